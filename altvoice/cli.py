@@ -1,0 +1,54 @@
+"""The `altvoice` command: one subcommand per job; each passes unknown flags on to Beam."""
+import logging
+import os
+import sys
+
+COMMANDS = {
+    "preprocess": ("pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: altvoice <command> [flags] [beam pipeline options]", "", "commands:"]
+    lines += [f"  {name:<12} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "`altvoice <command> --help` lists a command's flags."]
+    return "\n".join(lines)
+
+
+def command_help(name: str) -> str:
+    import argparse
+    import importlib
+
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"altvoice {name}", description=COMMANDS[name][1],
+                                     epilog="Any Apache Beam pipeline option is accepted too (--runner, --project, ...).")
+    module.OPTIONS._add_argparse_args(parser)
+    return parser.format_help()
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name, rest = argv[0], argv[1:]
+    if "-h" in rest or "--help" in rest:
+        print(command_help(name))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    import importlib
+
+    from pipelines.options import UsageError
+
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module.run(rest)
+    except UsageError as err:
+        print(f"altvoice {name}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

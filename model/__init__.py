@@ -1,0 +1,1 @@
+"""The captioning model: CNN backbones, the merge decoder, decoding and export."""

@@ -1,0 +1,84 @@
+"""Pretrained CNN backbones as feature extractors: uint8 RGB images in, pooled features out.
+
+Each backbone is a keras.applications model without its top, wrapped so that it takes
+[batch, size, size, 3] uint8 images and applies its own input preprocessing, so callers
+never need to know which scaling a backbone expects.
+"""
+from typing import NamedTuple
+
+import keras
+
+
+class Backbone(NamedTuple):
+    constructor: str  # attribute of keras.applications
+    preprocess_module: str  # keras.applications submodule holding preprocess_input
+    default_size: int
+    feature_size: int
+
+
+BACKBONES = {
+    "inception_v3": Backbone("InceptionV3", "inception_v3", 299, 2048),
+    "mobilenet_v2": Backbone("MobileNetV2", "mobilenet_v2", 224, 1280),
+    "resnet50": Backbone("ResNet50", "resnet50", 224, 2048),
+    "efficientnet_b0": Backbone("EfficientNetB0", "efficientnet", 224, 1280),
+    "densenet121": Backbone("DenseNet121", "densenet", 224, 1024),
+}
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}") from None
+
+
+def weights_argument(weights: str):
+    """'imagenet' (downloaded by keras), 'none' (random: for tests) or a weights file path."""
+    if weights in ("none", "", None):
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    return _local_copy(weights)
+
+
+def _local_copy(path: str) -> str:
+    """Keras loads weights from local files only: copy a remote (gs://, ...) file to a temp dir."""
+    if "://" not in path or path.startswith("file://"):
+        return path.removeprefix("file://")
+    import os
+    import tempfile
+
+    import fsspec
+
+    local = os.path.join(tempfile.mkdtemp(prefix="altvoice-weights-"), os.path.basename(path))
+    with fsspec.open(path, "rb") as src, open(local, "wb") as dst:
+        dst.write(src.read())
+    return local
+
+
+def build_feature_extractor(name: str, weights: str = "imagenet", image_size: int | None = None) -> keras.Model:
+    """A keras model: uint8 images [batch, size, size, 3] -> float32 features [batch, feature_size]."""
+    spec = get_backbone(name)
+    size = image_size or spec.default_size
+    base = getattr(keras.applications, spec.constructor)(
+        input_shape=(size, size, 3), include_top=False, weights=weights_argument(weights), pooling="avg"
+    )
+    images = keras.Input((size, size, 3), dtype="uint8", name="images")
+    return keras.Model(images, base(ImagePreprocess(name)(images)), name=f"{name}_features")
+
+
+@keras.saving.register_keras_serializable("altvoice")
+class ImagePreprocess(keras.layers.Layer):
+    """The backbone's own input scaling, as a saveable layer: uint8 RGB -> float32."""
+
+    def __init__(self, backbone: str, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        module = getattr(keras.applications, get_backbone(backbone).preprocess_module)
+        self._preprocess = module.preprocess_input
+
+    def call(self, images):
+        return self._preprocess(keras.ops.cast(images, "float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": self.backbone}

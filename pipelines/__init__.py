@@ -1,0 +1,1 @@
+"""Beam pipelines: preprocess (captions, vocabulary, features, TFRecords) and caption (archives to speech)."""

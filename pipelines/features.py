@@ -1,0 +1,69 @@
+"""Image features, once per image: robust decoding, then batched backbone calls through RunInference."""
+from typing import Any, Iterable, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from altvoice.errors import tagged_error
+from altvoice.images import ImageError, decode_image
+
+FAILED = "failed"  # tag of the names of images that could not be decoded
+
+
+class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
+    """RunInference handler for a keras backbone: uint8 [size, size, 3] arrays -> feature vectors.
+
+    Holds only its configuration, so it pickles; the model is built once per worker.
+    """
+
+    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64):
+        self._backbone, self._weights, self._size, self._batch_size = backbone, weights, image_size, batch_size
+
+    def load_model(self):
+        from model.backbones import build_feature_extractor
+
+        return build_feature_extractor(self._backbone, self._weights, self._size)
+
+    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
+        features = np.asarray(model.predict_on_batch(np.stack(batch)), dtype=np.float32)
+        beam.metrics.Metrics.counter("altvoice", "images_featurized").inc(len(batch))
+        return [PredictionResult(None, f) for f in features]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return "altvoice_features"
+
+
+class DecodeImage(beam.DoFn):
+    """(name, bytes) -> (name, uint8 array); bad files go to the error output and their names to FAILED."""
+
+    def __init__(self, image_size: int):
+        self.image_size = image_size
+
+    def process(self, element):
+        name, data = element
+        try:
+            yield name, decode_image(data, self.image_size)
+        except ImageError as err:
+            yield beam.pvalue.TaggedOutput(FAILED, name)
+            yield tagged_error(name, "decode", err.kind, str(err))
+
+
+class ExtractFeatures(beam.PTransform):
+    """(name, image bytes) -> outputs `features` (name, float32 vector), `failed` names and `errors`."""
+
+    def __init__(self, handler: FeatureExtractorHandler, image_size: int):
+        super().__init__()
+        self.handler, self.image_size = handler, image_size
+
+    def expand(self, images):
+        decoded = images | "Decode" >> beam.ParDo(DecodeImage(self.image_size)).with_outputs(FAILED, "errors", main="ok")
+        features = (
+            decoded.ok
+            | "Backbone" >> RunInference(KeyedModelHandler(self.handler))
+            | "Vector" >> beam.MapTuple(lambda name, result: (name, result.inference))
+        )
+        return {"features": features, FAILED: decoded[FAILED], "errors": decoded.errors}

@@ -1,0 +1,263 @@
+"""`altvoice preprocess`: captions + images -> vocabulary, CNN features and TFRecords, in one Beam pipeline.
+
+    captions file --ReadCaptions--> (image, caption) --route by split--> tf.transform
+        (train: AnalyzeAndTransformDataset builds the vocabulary; dev/test: TransformDataset)
+    images URL --ReadImages--> (name, bytes) --only listed images--> ExtractFeatures (RunInference)
+    CoGroupByKey on image name --> tf.train.Example per caption --> <output>/tfrecords/<split>-*.tfrecord
+    every rejected input --> <output>/errors.jsonl; counts --> <output>/summary.json
+"""
+import json
+import logging
+import posixpath
+
+import apache_beam as beam
+import fsspec
+import tensorflow as tf
+import tensorflow_transform.beam as tft_beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from altvoice.errors import ERRORS, WriteErrors, tagged_error
+from altvoice.records import SPLITS, make_example
+from model.backbones import get_backbone
+from pipelines.caption_files import ReadCaptions, ReadSplit
+from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
+from pipelines.options import PreprocessOptions, UsageError, require
+from pipelines.read_images import ReadImages
+from transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
+
+RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
+TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "summary.json", "glove_embeddings.npy"
+
+
+def split_files(opts) -> dict:
+    files = {"train": opts.train_split, "dev": opts.dev_split, "test": opts.test_split}
+    return {split: path for split, path in files.items() if path}
+
+
+class AssignSplit(beam.DoFn):
+    """(name, [splits]) -> (name, split); a name listed in two splits is an error (it would leak)."""
+
+    def process(self, element):
+        name, splits = element
+        unique = sorted(set(splits))
+        if len(unique) > 1:
+            yield tagged_error(name, "splits", "in_several_splits", f"listed in {' and '.join(unique)}")
+        else:
+            yield name, unique[0]
+
+
+class RouteCaption(beam.DoFn):
+    """(image, caption) -> a raw tf.transform instance on its split's output; others are counted."""
+
+    def process(self, element, split_of):
+        image, caption = element
+        split = split_of.get(image)
+        if split is None:
+            yield beam.pvalue.TaggedOutput("events", "captions_not_in_split")
+        else:
+            yield beam.pvalue.TaggedOutput(split, {"image": image, "caption": caption})
+
+
+class JoinImage(beam.DoFn):
+    """One image's split, features, failure and encoded captions -> tf.train.Examples keyed by split."""
+
+    def __init__(self, max_words: int):
+        self.max_words = max_words
+
+    def process(self, element):
+        name, group = element
+        features, captions = group["features"], group["captions"]
+        if group["failed"]:
+            if captions:
+                yield beam.pvalue.TaggedOutput("events", "captions_dropped_bad_image")
+            return
+        if not features:
+            if group["listed"]:
+                reason = f"listed in a split with {len(captions)} caption(s), but no such image was found"
+                yield tagged_error(name, "join", "missing_image", reason)
+            return
+        if len(features) > 1:
+            yield tagged_error(name, "join", "duplicate_name", f"{len(features)} files named {name}; used one")
+        if not captions:
+            yield tagged_error(name, "join", "no_captions", "image listed in a split but has no captions")
+            return
+        emitted = 0
+        for split, ids, num_words in captions:
+            if num_words == 0:
+                yield tagged_error(name, "join", "empty_caption", "caption has no words after cleaning")
+                continue
+            if num_words > self.max_words:
+                yield beam.pvalue.TaggedOutput("events", "truncated_captions")
+            emitted += 1
+            yield beam.pvalue.TaggedOutput("events", f"{split}/captions")
+            yield split, make_example(name, features[0], ids, num_words)
+        if emitted:
+            beam.metrics.Metrics.counter("altvoice", "images_processed").inc()
+            yield beam.pvalue.TaggedOutput("events", f"{captions[0][0]}/images")
+
+
+def encode_captions(raw_by_split: dict, opts, transform_dir: str, temp_dir: str) -> dict:
+    """tf.transform: vocabulary over train only, applied to every split. Returns {split: encoded}."""
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    preprocessing_fn = make_preprocessing_fn(
+        opts.min_word_count if opts.min_word_count > 1 else None, opts.max_length, opts.drop_single_letters
+    )
+    encoded = {}
+    with tft_beam.Context(temp_dir=temp_dir):
+        (encoded["train"], _), transform_fn = (
+            raw_by_split["train"],
+            metadata,
+        ) | "AnalyzeTrain" >> tft_beam.AnalyzeAndTransformDataset(preprocessing_fn)
+        for split in raw_by_split.keys() - {"train"}:
+            encoded[split], _ = ((raw_by_split[split], metadata), transform_fn) | f"Transform_{split}" >> (
+                tft_beam.TransformDataset()
+            )
+        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_dir)
+    return encoded
+
+
+def _as_join_entry(split):
+    return lambda row: (row["image"].decode(), (split, row["caption_ids"], int(row["num_words"])))
+
+
+def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
+    """Adds the whole preprocess job to `p`; nothing runs until `p.run()`."""
+    out = opts.output.rstrip("/")
+    spec = get_backbone(opts.backbone)
+    size = opts.image_size or spec.default_size
+    splits = list(split_files(opts))
+
+    captions = (
+        p
+        | "CaptionsFile" >> beam.Create([opts.captions])
+        | "ReadCaptions" >> beam.ParDo(ReadCaptions()).with_outputs(ERRORS, main="ok")
+    )
+    listed = (
+        p
+        | "SplitFiles" >> beam.Create(sorted(split_files(opts).items()))
+        | "ReadSplits" >> beam.ParDo(ReadSplit()).with_outputs(ERRORS, main="ok")
+    )
+    split_of = (
+        listed.ok
+        | "GroupSplits" >> beam.GroupByKey()
+        | "AssignSplit" >> beam.ParDo(AssignSplit()).with_outputs(ERRORS, main="ok")
+    )
+    routed = captions.ok | "Route" >> beam.ParDo(RouteCaption(), beam.pvalue.AsDict(split_of.ok)).with_outputs(
+        "events", *splits
+    )
+    encoded = encode_captions({s: routed[s] for s in splits}, opts, f"{out}/{TRANSFORM_DIR}", f"{out}/tmp")
+    encoded_captions = [
+        encoded[s] | f"Key_{s}" >> beam.Map(_as_join_entry(s)) for s in splits
+    ] | "AllCaptions" >> beam.Flatten()
+
+    wanted = beam.pvalue.AsDict(split_of.ok)
+    images = p | "ReadImages" >> ReadImages(opts.images)
+    listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
+        lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
+    ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
+    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size)
+    features = listed_images | "Features" >> ExtractFeatures(handler, size)
+
+    joined = (
+        {
+            "listed": split_of.ok,
+            "captions": encoded_captions,
+            "features": features["features"],
+            "failed": features[FAILED] | "FailedKeys" >> beam.Map(lambda name: (name, True)),
+        }
+        | "JoinByImage" >> beam.CoGroupByKey()
+        | "Join" >> beam.ParDo(JoinImage(opts.max_length - 2)).with_outputs(ERRORS, "events", main="examples")
+    )
+    by_split = joined.examples | "BySplit" >> beam.Partition(lambda item, n: splits.index(item[0]), len(splits))
+    for index, split in enumerate(splits):
+        _ = (
+            by_split[index]
+            | f"Serialized_{split}" >> beam.Values()
+            | f"Write_{split}" >> beam.io.WriteToTFRecord(f"{out}/tfrecords/{split}", file_name_suffix=".tfrecord")
+        )
+
+    errors = (
+        captions[ERRORS], listed[ERRORS], split_of[ERRORS], images["errors"], features["errors"], joined[ERRORS]
+    ) | "AllErrors" >> beam.Flatten()
+    _ = errors | "WriteErrors" >> WriteErrors(f"{out}/errors")
+    events = (
+        routed.events,
+        joined.events,
+        errors | "ErrorKinds" >> beam.Map(lambda e: f"dropped/{e['kind']}"),
+    ) | "AllEvents" >> beam.Flatten()
+    _ = (
+        events
+        | "CountEvents" >> beam.combiners.Count.PerElement()
+        | "ToDict" >> beam.combiners.ToDict()
+        | "CountsJson" >> beam.Map(json.dumps, sort_keys=True)
+        | "WriteCounts" >> beam.io.WriteToText(f"{out}/{COUNTS_FILE}", file_name_suffix=".json", shard_name_template="")
+    )
+
+
+def check_inputs(opts: PreprocessOptions) -> None:
+    """Fails fast, before any work, on flags that can't run."""
+    require(opts, *PreprocessOptions.REQUIRED)
+    get_backbone(opts.backbone)
+    if opts.max_length < 3:
+        raise UsageError(f"--max-length must be at least 3 (<start>, a word, <end>), got {opts.max_length}")
+    for flag, path in [("--captions", opts.captions), *((f"--{s}-split", f) for s, f in split_files(opts).items())]:
+        fs, local = fsspec.core.url_to_fs(path)
+        if not fs.exists(local):
+            raise UsageError(f"{flag} {path}: no such file")
+    if opts.glove:
+        fs, local = fsspec.core.url_to_fs(opts.glove)
+        if not fs.exists(local):
+            raise UsageError(f"--glove {opts.glove}: no such file")
+
+
+def write_summary(opts: PreprocessOptions) -> dict:
+    """After the run: summary.json from the counts, the vocabulary and, with --glove, the embedding matrix."""
+    from pipelines.glove import write_glove_matrix
+
+    out = opts.output.rstrip("/")
+    with fsspec.open(f"{out}/{COUNTS_FILE}.json", "r") as f:
+        counts = json.loads(f.read() or "{}")
+    with fsspec.open(f"{out}/{TRANSFORM_DIR}/transform_fn/assets/{VOCAB_FILENAME}", "r", encoding="utf-8") as f:
+        vocabulary = f.read().splitlines()
+    spec = get_backbone(opts.backbone)
+    summary = {
+        "splits": {
+            s: {"images": counts.get(f"{s}/images", 0), "captions": counts.get(f"{s}/captions", 0)}
+            for s in split_files(opts)
+        },
+        "vocabulary_size": len(vocabulary),
+        "vocabulary_file": f"{TRANSFORM_DIR}/transform_fn/assets/{VOCAB_FILENAME}",
+        "min_word_count": opts.min_word_count,
+        "max_length": opts.max_length,
+        "drop_single_letters": opts.drop_single_letters,
+        "truncated_captions": counts.get("truncated_captions", 0),
+        "captions_not_in_split": counts.get("captions_not_in_split", 0),
+        "captions_dropped_bad_image": counts.get("captions_dropped_bad_image", 0),
+        "dropped": {k.split("/", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("dropped/")},
+        "backbone": opts.backbone,
+        "backbone_weights": opts.backbone_weights,
+        "image_size": opts.image_size or spec.default_size,
+        "feature_size": spec.feature_size,
+        "captions": opts.captions,
+        "images": opts.images,
+    }
+    if opts.glove:
+        summary["glove"] = write_glove_matrix(opts.glove, vocabulary, f"{out}/{GLOVE_FILE}")
+    with fsspec.open(f"{out}/{SUMMARY_FILE}", "w") as f:
+        f.write(json.dumps(summary, indent=2))
+    return summary
+
+
+def run(argv=None) -> dict:
+    """Parses flags, runs the pipeline to completion and returns the summary."""
+    options = PipelineOptions(argv)
+    opts = options.view_as(PreprocessOptions)
+    check_inputs(opts)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, opts)
+    pipeline.run().wait_until_finish()
+    summary = write_summary(opts)
+    logging.info("preprocess done: %s", json.dumps(summary["splits"]))
+    return summary
+OPTIONS = PreprocessOptions

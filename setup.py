@@ -1,0 +1,36 @@
+"""altvoice: image archives to alt-text captions and spoken descriptions, in batch, on Apache Beam.
+
+The top-level folders pipelines/, model/ and transforms/ install under their own names
+inside the `altvoice` distribution, so Dataflow workers import exactly what a checkout does.
+"""
+from setuptools import setup
+
+REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "tensorflow==2.21.0",
+    "tensorflow-transform==1.21.0",
+    "tf_keras==2.21.0",
+    "keras==3.15.1",
+    "numpy==2.4.6",
+    "pillow==12.3.0",
+    "fsspec==2026.9.0",
+    "gcsfs==2026.10.1",
+    "google-cloud-texttospeech==2.38.0",
+    "tqdm==4.70.1",
+]
+
+setup(
+    name="altvoice",
+    version="0.1.0",
+    description="Caption image archives and speak the captions: alt text and audio in batch, on Apache Beam",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["altvoice", "pipelines", "model", "transforms"],
+    install_requires=REQUIRES,
+    extras_require={
+        "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19"],
+    },
+    entry_points={"console_scripts": ["altvoice = altvoice.cli:main"]},
+    license="Apache-2.0",
+)

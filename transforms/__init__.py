@@ -1,0 +1,1 @@
+"""TF ops that tf.transform exports: one definition of caption cleaning for training and inference."""
