@@ -3,7 +3,7 @@
 The top-level folders pipelines/, model/ and transforms/ install under their own names
 inside the `altvoice` distribution, so Dataflow workers import exactly what a checkout does.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 REQUIRES = [
     "apache-beam[gcp]==2.77.0",
@@ -26,7 +26,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["altvoice", "pipelines", "model", "transforms"],
+    packages=find_packages(include=["altvoice*", "pipelines*", "model*", "transforms*"]),
+    include_package_data=True,
     install_requires=REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19"],

@@ -27,6 +27,7 @@ from pipelines.read_images import ReadImages
 from transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 
 RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
+OPTIONS = PreprocessOptions  # the flags `altvoice preprocess --help` lists
 TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "summary.json", "glove_embeddings.npy"
 
 
@@ -260,4 +261,3 @@ def run(argv=None) -> dict:
     summary = write_summary(opts)
     logging.info("preprocess done: %s", json.dumps(summary["splits"]))
     return summary
-OPTIONS = PreprocessOptions
