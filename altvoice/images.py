@@ -33,6 +33,8 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError("not_an_image", "not a recognised image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageError("too_large", str(err)) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise ImageError("corrupt_image", f"cannot read image header: {err}") from None
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError("too_large", f"{width}x{height} pixels is over the limit of {max_pixels}")

@@ -47,9 +47,10 @@ class DecodeImage(beam.DoFn):
         name, data = element
         try:
             yield name, decode_image(data, self.image_size)
-        except ImageError as err:
+        except Exception as err:  # one undecodable file must never stop the run
+            kind = err.kind if isinstance(err, ImageError) else "corrupt_image"
             yield beam.pvalue.TaggedOutput(FAILED, name)
-            yield tagged_error(name, "decode", err.kind, str(err))
+            yield tagged_error(name, "decode", kind, str(err) or type(err).__name__)
 
 
 class ExtractFeatures(beam.PTransform):

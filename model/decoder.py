@@ -1,0 +1,114 @@
+"""The "merge" caption decoder, and the one-token step it is decoded with.
+
+    features -> Dropout -> Dense(units, relu) ------------------------------.
+    tokens -> Embedding(mask_zero) -> Dropout -> LSTM(units, sequences) -> Add -> Dense(units, relu) -> Dense(vocab)
+
+Trained with teacher forcing: tokens are caption_ids[:, :-1] and position t is scored against
+caption_ids[:, t + 1], all positions in one pass. The last layer gives logits (the softmax is
+in the loss and in `Decoder.step`, which is the same maths, numerically safer).
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from transforms.captions import PAD_ID, START_ID, UNK_ID
+
+BANNED_IDS = (PAD_ID, UNK_ID, START_ID)  # never generated
+
+
+def build_caption_model(vocab_size: int, feature_size: int, embedding_dim: int = 200, units: int = 256,
+                        dropout: float = 0.5, embeddings: np.ndarray | None = None,
+                        train_embeddings: bool = False) -> keras.Model:
+    """[features [N, feature_size], tokens [N, T]] -> next-token logits [N, T, vocab_size].
+
+    `embeddings` ([vocab_size, dim], e.g. GloVe) initialises the embedding, frozen unless
+    `train_embeddings`; without it the embedding is learnt from random.
+    """
+    if embeddings is not None:
+        if embeddings.shape[0] != vocab_size:
+            raise ValueError(f"embedding matrix has {embeddings.shape[0]} rows for a vocabulary of {vocab_size}")
+        embedding_dim = embeddings.shape[1]
+    features = keras.Input((feature_size,), name="features")
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    image = keras.layers.Dropout(dropout, name="image_dropout")(features)
+    image = keras.layers.Dense(units, activation="relu", name="image")(image)
+    embedding = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding",
+                                       trainable=embeddings is None or train_embeddings)
+    text = keras.layers.Dropout(dropout, name="text_dropout")(embedding(tokens))
+    text, _, _ = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="lstm")(text)
+    merged = keras.layers.Add(name="merge")([keras.layers.Reshape((1, units), name="per_step")(image), text])
+    hidden = keras.layers.Dense(units, activation="relu", name="hidden")(merged)
+    logits = keras.layers.Dense(vocab_size, name="logits")(hidden)
+    model = keras.Model([features, tokens], logits, name="merge_captioner")
+    if embeddings is not None:
+        embedding.set_weights([embeddings.astype(np.float32)])
+    return model
+
+
+def model_config(model: keras.Model) -> dict:
+    """The arguments that rebuild `model`'s architecture with `build_caption_model`."""
+    embedding = model.get_layer("embedding")
+    return {
+        "vocab_size": embedding.input_dim,
+        "feature_size": model.get_layer("image").kernel.shape[0],
+        "embedding_dim": embedding.output_dim,
+        "units": model.get_layer("lstm").units,
+        "dropout": model.get_layer("image_dropout").rate,
+    }
+
+
+def prefix_model(model: keras.Model) -> keras.Model:
+    """The seed's per-prefix view of `model`, sharing its weights: [features, pre-padded prefix] -> logits [N, V].
+
+    Each (prefix, next word) pair is one sample; with pre-padding and the embedding's mask, the
+    LSTM output at the last position is the one after the prefix's last real token.
+    """
+    features = keras.Input((model.get_layer("image").kernel.shape[0],), name="features")
+    prefix = keras.Input((None,), dtype="int32", name="prefix")
+    image = model.get_layer("image")(model.get_layer("image_dropout")(features))
+    text = model.get_layer("text_dropout")(model.get_layer("embedding")(prefix))
+    _, last, _ = model.get_layer("lstm")(text)  # the final state's h is the last step's output
+    hidden = model.get_layer("hidden")(model.get_layer("merge")([image, last]))
+    return keras.Model([features, prefix], model.get_layer("logits")(hidden), name="prefix_captioner")
+
+
+class Decoder:
+    """Compiled pieces for decoding: `encode(features)` once per image, then `step(tokens, state)` per token.
+
+    The state is (image vector, h, c), each [N, units]; the LSTM is advanced one token at a time,
+    never re-run over the prefix.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.vocab_size = model.get_layer("embedding").input_dim
+        self.units = model.get_layer("lstm").units
+        feature_size = model.get_layer("image").kernel.shape[0]
+        image_layer, embedding, lstm = model.get_layer("image"), model.get_layer("embedding"), model.get_layer("lstm")
+        hidden, logits = model.get_layer("hidden"), model.get_layer("logits")
+        banned = np.zeros(self.vocab_size, np.float32)
+        banned[list(BANNED_IDS)] = -np.inf
+        vector = tf.TensorSpec([None, self.units], tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, feature_size], tf.float32)])
+        def encode(features):
+            return image_layer(features)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), vector, vector, vector])
+        def step(tokens, image, h, c):
+            _, h, c = lstm(embedding(tokens[:, None]), initial_state=[h, c])
+            scores = logits(hidden(image + h)) + banned
+            return tf.nn.log_softmax(scores), h, c
+
+        self._encode, self._step = encode, step
+
+    def encode(self, features: np.ndarray) -> tuple:
+        """The initial decoding state of each image: (image vector, zero h, zero c)."""
+        image = self._encode(np.asarray(features, np.float32)).numpy()
+        zeros = np.zeros_like(image)
+        return image, zeros, zeros
+
+    def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        """(previous tokens [N], state) -> (log-probabilities of the next token [N, V], new state)."""
+        image, h, c = state
+        log_probs, h, c = self._step(np.asarray(tokens, np.int32), image, h, c)
+        return log_probs.numpy(), (image, h.numpy(), c.numpy())

@@ -1,0 +1,104 @@
+"""Batched caption search over a step function: greedy and beam search, many images at once.
+
+A step function maps (previous tokens [R], state) -> (log-probabilities [R, V], new state), where
+the state is a tuple of arrays whose first axis is the row (see `model.decoder.Decoder`).
+A caption's score is its summed log-probability (`<end>` included) divided by length**alpha,
+length counting `<end>`; alpha=0 is the plain log-probability.
+"""
+from typing import Callable
+
+import numpy as np
+
+from transforms.captions import END_ID, START_ID
+
+DEFAULT_ALPHA = 0.7  # length normalisation of exported captioners unless --alpha says otherwise
+Step = Callable[[np.ndarray, tuple], tuple[np.ndarray, tuple]]
+
+
+def normalise(log_prob, length, alpha: float):
+    return log_prob / np.power(length, alpha)
+
+
+def greedy_search(step: Step, state: tuple, max_tokens: int, alpha: float = 0.0) -> list[tuple[list[int], float]]:
+    """Most likely token at each step; returns (word ids without `<end>`, score) per row of `state`."""
+    rows = len(state[0])
+    tokens = np.full(rows, START_ID)
+    ids, total = np.zeros((rows, 0), np.int64), np.zeros(rows)
+    length, done = np.zeros(rows, np.int64), np.zeros(rows, bool)
+    for _ in range(max_tokens):
+        log_probs, state = step(tokens, state)
+        tokens = log_probs.argmax(axis=1)
+        total += np.where(done, 0.0, log_probs[np.arange(rows), tokens])
+        length += ~done
+        ids = np.concatenate([ids, np.where(done, END_ID, tokens)[:, None]], axis=1)
+        done |= tokens == END_ID
+        if done.all():
+            break
+    return [(_words(row), float(normalise(t, n, alpha))) for row, t, n in zip(ids, total, length)]
+
+
+def beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int = 3,
+                alpha: float = 0.0) -> list[tuple[list[int], float]]:
+    """Beam search for each row of `state`; returns its best (word ids without `<end>`, score).
+
+    Each step expands every live beam, ranks the candidates by summed log-probability, and
+    moves a candidate ending in `<end>` to the finished list when it ranks within the beam
+    width (so width 1 is greedy). An image stops once it has `beam_width` finished captions;
+    after `max_tokens` tokens the live beams count as finished. Finished images leave the batch.
+    """
+    width = beam_width
+    items = np.arange(len(state[0]))  # the image of each live group of `width` rows
+    state = tuple(np.repeat(s, width, axis=0) for s in state)
+    tokens = np.full(len(items) * width, START_ID)
+    scores = np.tile(np.r_[0.0, np.full(width - 1, -np.inf)], (len(items), 1))  # one live beam at first
+    seqs = np.zeros((len(items), width, 0), np.int64)
+    finished = [[] for _ in items]  # (normalised score, ids) per image
+    for t in range(1, max_tokens + 1):
+        log_probs, state = step(tokens, state)
+        vocab = log_probs.shape[1]
+        candidates = (scores[:, :, None] + log_probs.reshape(len(items), width, vocab)).reshape(len(items), -1)
+        top = np.argsort(-candidates, axis=1, kind="stable")[:, : 2 * width]
+        top_scores = np.take_along_axis(candidates, top, axis=1)
+        parents, words = top // vocab, top % vocab
+        keep = np.zeros((len(items), width), np.int64)
+        done = np.zeros(len(items), bool)
+        for i, item in enumerate(items):
+            live = []
+            for rank, (parent, word, score) in enumerate(zip(parents[i], words[i], top_scores[i])):
+                if not np.isfinite(score):
+                    continue
+                if word == END_ID:
+                    if rank < width:
+                        finished[item].append((normalise(score, t, alpha), seqs[i, parent].tolist()))
+                elif len(live) < width:
+                    live.append(rank)
+            if t == max_tokens:
+                for rank in live:
+                    finished[item].append((normalise(top_scores[i, rank], t, alpha),
+                                           seqs[i, parents[i, rank]].tolist() + [int(words[i, rank])]))
+            done[i] = len(finished[item]) >= width or t == max_tokens or not live
+            live += [live[-1] if live else 0] * (width - len(live))  # padding, masked out below
+            keep[i] = live
+        scores = np.take_along_axis(top_scores, keep, axis=1)
+        scores[:, 1:][keep[:, 1:] == keep[:, :-1]] = -np.inf
+        chosen_parents = np.take_along_axis(parents, keep, axis=1)
+        chosen_words = np.take_along_axis(words, keep, axis=1)
+        seqs = np.concatenate([np.take_along_axis(seqs, chosen_parents[:, :, None], axis=1),
+                               chosen_words[:, :, None]], axis=2)
+        if done.all():
+            break
+        rows = ((np.arange(len(items)) * width)[:, None] + chosen_parents)[~done].reshape(-1)
+        state = tuple(s[rows] for s in state)
+        tokens = chosen_words[~done].reshape(-1)
+        items, scores, seqs = items[~done], scores[~done], seqs[~done]
+    return [_best(f) for f in finished]
+
+
+def _best(finished: list) -> tuple[list[int], float]:
+    score, ids = max(finished, key=lambda f: f[0])
+    return [int(i) for i in ids], float(score)
+
+
+def _words(ids) -> list[int]:
+    ids = list(ids)
+    return [int(i) for i in (ids[: ids.index(END_ID)] if END_ID in ids else ids)]

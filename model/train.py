@@ -1,0 +1,175 @@
+"""`altvoice train`: teacher-forced training of the merge decoder on preprocess output, then export.
+
+    <output>/checkpoints/epoch-NNN.keras   the last finished epoch: model and optimizer (for --resume)
+    <output>/checkpoints/best.weights.h5   the weights with the lowest dev loss so far
+    <output>/checkpoints/state.json        epoch counter, early-stopping state, history
+    <output>/logs/                         TensorBoard
+    <output>/export/                       the captioner, see model.export (best epoch's weights)
+"""
+import json
+import logging
+import math
+import time
+
+import keras
+import tensorflow as tf
+
+from model.backbones import build_feature_extractor
+from model.data import caption_dataset, load_glove, load_summary, read_vocabulary, scan_split
+from model.decoder import build_caption_model, model_config
+from model.decoding import DEFAULT_ALPHA
+from model.export import export_captioner
+from model.options import TrainOptions, parse
+from pipelines.options import UsageError
+from transforms.captions import PAD_ID
+
+OPTIONS = TrainOptions  # the flags `altvoice train --help` lists
+STATE_FILE, BEST_FILE = "state.json", "best.weights.h5"
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    """Adam on the mean cross-entropy over real (non-padding) target tokens."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        jit_compile=False,  # batches are cut to their longest caption: XLA would recompile for each length
+    )
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Per epoch: checkpoint, best weights and state.json; early stopping on the dev loss that survives --resume."""
+
+    def __init__(self, directory: str, state: dict, patience: int):
+        super().__init__()
+        self.directory, self.state, self.patience = directory, state, patience
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss, val_loss = (logs or {}).get("loss"), (logs or {}).get("val_loss")
+        if not (loss is not None and val_loss is not None and math.isfinite(loss) and math.isfinite(val_loss)):
+            return  # a NaN epoch (TerminateOnNaN stops the run): keep the last good checkpoint
+        state, previous = self.state, self.state["checkpoint"]
+        state["checkpoint"] = f"epoch-{epoch + 1:03d}.keras"
+        self.model.save(f"{self.directory}/{state['checkpoint']}")
+        if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
+            state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1, wait=0)
+            self.model.save_weights(f"{self.directory}/{BEST_FILE}")
+        else:
+            state["wait"] += 1
+        state["epoch"] = epoch + 1
+        state["train_seconds"] = round(state["train_seconds"] + time.time() - self.started, 1)
+        state["history"].append({"epoch": epoch + 1, "loss": float(loss), "val_loss": float(val_loss)})
+        write_state(self.directory, state)
+        if previous and previous != state["checkpoint"]:
+            tf.io.gfile.remove(f"{self.directory}/{previous}")
+        if state["wait"] >= self.patience:
+            logging.info("no better dev loss for %d epochs: stopping (best epoch %d)", state["wait"], state["best_epoch"])
+            self.model.stop_training = True
+
+
+def write_state(directory: str, state: dict) -> None:
+    with tf.io.gfile.GFile(f"{directory}/{STATE_FILE}.tmp", "w") as f:
+        f.write(json.dumps(state, indent=2))
+    tf.io.gfile.rename(f"{directory}/{STATE_FILE}.tmp", f"{directory}/{STATE_FILE}", overwrite=True)
+
+
+def new_model(args, summary: dict, directory: str) -> tuple[keras.Model, dict]:
+    if tf.io.gfile.exists(f"{directory}/{STATE_FILE}"):
+        raise UsageError(f"--output {args.output} already holds a training run: pass --resume to continue it, "
+                         "or choose another --output")
+    model = build_caption_model(summary["vocabulary_size"], summary["feature_size"], args.embedding_dim, args.units,
+                                args.dropout, load_glove(args.data, summary, args.seed), args.train_embeddings)
+    compile_model(model, args.learning_rate)
+    state = {"data": args.data, "epoch": 0, "best_epoch": 0, "best_val_loss": None, "wait": 0,
+             "checkpoint": None, "train_seconds": 0.0, "history": []}
+    return model, state
+
+
+def resumed_model(args, summary: dict, directory: str) -> tuple[keras.Model, dict]:
+    state_path = f"{directory}/{STATE_FILE}"
+    if not tf.io.gfile.exists(state_path):
+        raise UsageError(f"--resume: no checkpoint in {directory} ({STATE_FILE} is missing); "
+                         "train without --resume to start a new run")
+    try:
+        with tf.io.gfile.GFile(state_path) as f:
+            state = json.load(f)
+        checkpoint = f"{directory}/{state['checkpoint']}"
+        model = keras.models.load_model(checkpoint)
+    except Exception as err:  # a damaged file fails in many ways (zip, h5, json, config); all mean the same here
+        raise UsageError(f"--resume: the checkpoint in {directory} can't be loaded ({type(err).__name__}: {err}); "
+                         f"delete {directory} to train from scratch, or pass another --output") from None
+    config = model_config(model)
+    if (config["vocab_size"], config["feature_size"]) != (summary["vocabulary_size"], summary["feature_size"]):
+        raise UsageError(
+            f"--resume: the checkpoint was trained on {config['vocab_size']} words and {config['feature_size']} "
+            f"features, but --data {args.data} has {summary['vocabulary_size']} words and {summary['feature_size']} "
+            f"features; resume with the data it was trained on ({state['data']}) or train into a new --output"
+        )
+    model.optimizer.learning_rate = args.learning_rate
+    logging.info("resuming after epoch %d (architecture and optimizer from %s)", state["epoch"], checkpoint)
+    return model, state
+
+
+def backbone_for_export(args, summary: dict) -> tuple[keras.Model, str]:
+    """The backbone the features came from, built before training so that a bad weights path fails fast."""
+    weights = args.backbone_weights or summary["backbone_weights"]
+    try:
+        extractor = build_feature_extractor(summary["backbone"], weights, summary["image_size"])
+    except Exception as err:  # keras raises OSError, ValueError or a download error for a bad weights source
+        raise UsageError(f"backbone weights {weights!r} can't be loaded ({err}); pass --backbone-weights with "
+                         "the file preprocess used") from None
+    if weights in ("none", ""):
+        logging.warning("the backbone has random weights (preprocess ran with --backbone-weights none): "
+                        "the export's captions of raw images are meaningless")
+    return extractor, weights
+
+
+def run(argv=None) -> dict:
+    """Trains (or resumes), keeps the best dev epoch, exports; returns the model card."""
+    args = parse(TrainOptions, argv, "altvoice train")
+    summary = load_summary(args.data)
+    vocabulary = read_vocabulary(args.data, summary)
+    sizes = {split: scan_split(args.data, split, summary) for split in ("train", "dev")}
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+    out = args.output.rstrip("/")
+    directory = f"{out}/checkpoints"
+    model, state = (resumed_model if args.resume else new_model)(args, summary, directory)
+    extractor, weights = backbone_for_export(args, summary)
+    tf.io.gfile.makedirs(directory)
+
+    if state["epoch"] < args.epochs and state["wait"] < args.patience:
+        train = caption_dataset(args.data, "train", summary, args.batch_size, shuffle=True, seed=args.seed)
+        dev = caption_dataset(args.data, "dev", summary, args.batch_size)
+        callbacks = [keras.callbacks.TerminateOnNaN(), Checkpointer(directory, state, args.patience),
+                     keras.callbacks.TensorBoard(f"{out}/logs")]
+        history = model.fit(train.repeat(), validation_data=dev, epochs=args.epochs, initial_epoch=state["epoch"],
+                            steps_per_epoch=math.ceil(sizes["train"] / args.batch_size), callbacks=callbacks)
+        if not all(math.isfinite(x) for x in history.history.get("loss", [])):
+            raise UsageError(f"the training loss became NaN in epoch {state['epoch'] + 1}, so training stopped; "
+                             f"continue from the last good epoch with --resume and a lower --learning-rate "
+                             f"(now {args.learning_rate}), or check the features in --data for NaN/inf")
+    else:
+        logging.info("nothing to train: epoch %d of --epochs %d, %d epochs without improvement (--patience %d)",
+                     state["epoch"], args.epochs, state["wait"], args.patience)
+    model.load_weights(f"{directory}/{BEST_FILE}")
+
+    card = export_captioner(f"{out}/export", model, extractor, vocabulary, {
+        "backbone": {"name": summary["backbone"], "weights": weights, "image_size": summary["image_size"],
+                     "feature_size": summary["feature_size"]},
+        "decoding": {"beam_width": args.beam_width, "alpha": DEFAULT_ALPHA if args.alpha is None else args.alpha,
+                     "max_tokens": summary["max_length"] - 1},
+        "training": {
+            "data": args.data, "captions": summary["captions"], "images": summary["images"],
+            "splits": summary["splits"], "min_word_count": summary["min_word_count"],
+            "glove": {k: summary["glove"][k] for k in ("dim", "coverage")} if "glove" in summary else None,
+            "train_embeddings": model.get_layer("embedding").trainable,
+            "epochs": state["epoch"], "best_epoch": state["best_epoch"], "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "train_seconds": state["train_seconds"],
+        },
+        "metrics": {"dev": {"loss": state["best_val_loss"]}},
+    })
+    logging.info("exported to %s/export (best epoch %d, dev loss %.4f)", out, state["best_epoch"], state["best_val_loss"])
+    return card

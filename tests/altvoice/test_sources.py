@@ -1,0 +1,104 @@
+"""Image sources: folders (recursive), globs, fsspec URLs, zip and tar archives read in place."""
+import io
+import tarfile
+import zipfile
+
+import fsspec
+import pytest
+
+from altvoice.sources import UnsafePath, list_sources, read_task, safe_relpath
+
+
+def read_all(url, chunk=64):
+    return {name: data for task in list_sources(url, chunk) for name, data in read_task(task)}
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    files = {"top.jpg": b"1", "a/mid.png": b"2", "a/b/deep.gif": b"3"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / ".hidden" / "x.jpg").write_bytes(b"4")
+    return tmp_path, files
+
+
+def test_folder_is_read_recursively_without_hidden_files(tree):
+    root, files = tree
+    assert read_all(str(root)) == files
+
+
+def test_glob_keeps_paths_relative_to_its_fixed_part(tree):
+    root, _ = tree
+    assert read_all(f"{root}/a/**/*.gif") == {"b/deep.gif": b"3"}
+    assert read_all(f"{root}/*.jpg") == {"top.jpg": b"1"}
+
+
+def test_many_files_are_split_into_tasks(tree):
+    root, files = tree
+    tasks = list(list_sources(str(root), chunk=2))
+    assert [len(t.names) for t in tasks] == [2, 1]
+
+
+def test_fsspec_memory_url():
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/album/one.jpg": b"x", "/album/sub/two.jpg": b"y"})
+    assert read_all("memory:///album") == {"one.jpg": b"x", "sub/two.jpg": b"y"}
+
+
+def test_zip_members_are_read_in_place_in_chunks(tmp_path):
+    path = tmp_path / "photos.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(5):
+            archive.writestr(f"dir/{i}.jpg", bytes([i]))
+        archive.writestr("__MACOSX/dir/._0.jpg", b"junk")
+    tasks = list(list_sources(str(path), chunk=2))
+    assert len(tasks) == 3
+    assert read_all(str(path), chunk=2) == {f"dir/{i}.jpg": bytes([i]) for i in range(5)}
+
+
+@pytest.mark.parametrize("mode, suffix", [("w", ".tar"), ("w:gz", ".tar.gz"), ("w:gz", ".tgz")])
+def test_tar_is_streamed(tmp_path, mode, suffix):
+    path = tmp_path / f"photos{suffix}"
+    with tarfile.open(path, mode) as archive:
+        for name, data in {"x/1.jpg": b"one", "2.png": b"two"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    assert read_all(str(path)) == {"x/1.jpg": b"one", "2.png": b"two"}
+
+
+def test_archive_members_cannot_escape_the_root(tmp_path):
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("../../etc/passwd.jpg", b"no")
+        archive.writestr("/abs/path.jpg", b"no")
+        archive.writestr("ok/./fine.jpg", b"yes")
+    read = read_all(str(path))
+    assert read["ok/fine.jpg"] == b"yes"
+    assert isinstance(read["../../etc/passwd.jpg"], UnsafePath)
+    assert isinstance(read["/abs/path.jpg"], UnsafePath)
+
+
+@pytest.mark.parametrize("name", ["../x.jpg", "a/../../x.jpg", "/etc/x.jpg", "C:\\x.jpg", "..\\x.jpg", ""])
+def test_safe_relpath_refuses(name):
+    with pytest.raises(UnsafePath):
+        safe_relpath(name)
+
+
+def test_safe_relpath_normalises():
+    assert safe_relpath("./a//b/c.jpg") == "a/b/c.jpg"
+
+
+def test_missing_source_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        list(list_sources(str(tmp_path / "nothing")))
+
+
+def test_corrupt_zip_raises(tmp_path):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(zipfile.BadZipFile):
+        list(list_sources(str(path)))

@@ -1,0 +1,81 @@
+"""Test data the tests make themselves: drawn images, captions, splits and bad inputs."""
+import io
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+# Six drawable scenes, each with five captions: enough words for a vocabulary and a model to learn.
+SCENES = {
+    "red": ((220, 30, 30), ["A red square on a white wall .", "a red box", "The red square is big .",
+                            "a big red square", "red square on white"]),
+    "blue": ((30, 30, 220), ["A blue circle in the sky .", "a blue ball", "The blue circle is round .",
+                             "a round blue circle", "blue circle on white"]),
+    "green": ((30, 200, 30), ["A green field of grass .", "green grass", "The grass is green .",
+                              "a field of green grass", "green field"]),
+    "black": ((10, 10, 10), ["A black night sky .", "a dark black sky", "The sky is black at night .",
+                             "black night", "a black sky"]),
+    "yellow": ((240, 220, 20), ["A yellow sun shines .", "the yellow sun", "A bright yellow sun .",
+                                "yellow sun in the sky", "a sun that is yellow"]),
+    "white": ((250, 250, 250), ["A white page .", "a blank white page", "The page is white .",
+                                "white paper", "a sheet of white paper"]),
+}
+
+
+def scene_image(color, size=48, mode="RGB") -> Image.Image:
+    """A flat colour with a darker square in the middle, so images differ in more than colour."""
+    pixels = np.zeros((size, size, 3), np.uint8)
+    pixels[:] = color
+    pixels[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = np.asarray(color) // 2
+    return Image.fromarray(pixels).convert(mode)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def good_images() -> dict[str, bytes]:
+    """Two files per scene in assorted formats and modes (JPEG, PNG with alpha, CMYK, grayscale, GIF, 16-bit)."""
+    files = {}
+    for index, (scene, (color, _)) in enumerate(SCENES.items()):
+        files[f"{scene}_1.jpg"] = encode(scene_image(color), "JPEG", quality=90)
+        variants = [
+            ("png", lambda c: encode(scene_image(c, mode="RGBA"), "PNG")),
+            ("jpg", lambda c: encode(scene_image(c, mode="CMYK"), "JPEG")),
+            ("webp", lambda c: encode(scene_image(c), "WEBP")),
+            ("gif", lambda c: encode(scene_image(c, mode="P"), "GIF")),
+            ("bmp", lambda c: encode(scene_image(c), "BMP")),
+            ("png", lambda c: encode(Image.fromarray(np.full((40, 40), int(np.mean(c)) * 257, np.uint16)), "PNG")),
+        ]
+        ext, make = variants[index % len(variants)]
+        files[f"{scene}_2.{ext}"] = make(color)
+    return files
+
+
+def bad_images() -> dict[str, bytes]:
+    jpeg = encode(scene_image((200, 100, 50)), "JPEG")
+    return {
+        "empty.jpg": b"",
+        "truncated.jpg": jpeg[: len(jpeg) // 3],
+        "notes.jpg": b"this is a text file, not an image\n",
+    }
+
+
+def caption_lines(names: list[str]) -> list[str]:
+    """Flickr8k token lines for every good image, for the bad images, plus malformed and empty lines."""
+    lines = []
+    for name in names:
+        scene = name.split("_")[0]
+        lines += [f"{name}#{n}\t{text}" for n, text in enumerate(SCENES[scene][1])]
+    lines += [f"{bad}#0\tA picture of something ." for bad in bad_images()]
+    lines += [
+        "missing.jpg#0\tA photo that is not there .",
+        "this line has no tab",
+        "#0\tA caption without an image name .",
+        "red_1.jpg#5\t",
+        "red_1.jpg#6\t123 !!!",
+        "unlisted.jpg#0\tA caption for an image in no split .",
+    ]
+    return lines
