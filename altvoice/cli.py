@@ -5,6 +5,9 @@ import sys
 
 COMMANDS = {
     "preprocess": ("pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
+    "train": ("model.train", "TFRecords -> trained caption model (checkpoints, TensorBoard) -> export"),
+    "evaluate": ("model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
+    "demo": ("altvoice.demo", "run altvoice on sample photos that ship with scikit-image"),
 }
 
 

@@ -9,8 +9,8 @@ def make_example(image: str, features: np.ndarray, caption_ids: np.ndarray, num_
     """Serialises one (image features, encoded caption) pair."""
     feature = {
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.encode()])),
-        "features": tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(features, np.float32))),
-        "caption_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(caption_ids, np.int64))),
+        "features": tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(features, np.float32).tolist())),
+        "caption_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(caption_ids, np.int64).tolist())),
         "num_words": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(num_words)])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

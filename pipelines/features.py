@@ -21,17 +21,22 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
         self._backbone, self._weights, self._size, self._batch_size = backbone, weights, image_size, batch_size
 
     def load_model(self):
+        """The backbone as one traced function: any batch size, no retracing for a short last batch."""
+        import tensorflow as tf
+
         from model.backbones import build_feature_extractor
 
-        return build_feature_extractor(self._backbone, self._weights, self._size)
+        model = build_feature_extractor(self._backbone, self._weights, self._size)
+        signature = tf.TensorSpec([None, self._size, self._size, 3], tf.uint8)
+        return tf.function(lambda images: model(images, training=False), input_signature=[signature])
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
-        features = np.asarray(model.predict_on_batch(np.stack(batch)), dtype=np.float32)
+        features = model(np.stack(batch)).numpy()
         beam.metrics.Metrics.counter("altvoice", "images_featurized").inc(len(batch))
         return [PredictionResult(None, f) for f in features]
 
     def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
+        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
 
     def get_metrics_namespace(self) -> str:
         return "altvoice_features"

@@ -53,7 +53,7 @@ def encode(wav: bytes, audio_format: str) -> bytes:
     return result.stdout
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def converter_command(audio_format: str) -> tuple[str, ...]:
     """sox when it has a handler for the format, else ffmpeg; both read WAV on stdin, write stdout."""
     if sox_formats() and audio_format in sox_formats():
@@ -64,7 +64,7 @@ def converter_command(audio_format: str) -> tuple[str, ...]:
     raise TTSError(f"no converter to {audio_format} on this machine: {INSTALL_HINT}", transient=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sox_formats() -> frozenset:
     """The file formats the installed sox reads and writes (empty without sox)."""
     if not shutil.which("sox"):

@@ -22,7 +22,7 @@ TRANSIENT = (exceptions.ServiceUnavailable, exceptions.ResourceExhausted, except
 
 def to_ssml(text: str) -> str:
     """Plain text as an SSML document, with the five XML special characters escaped."""
-    return f"<speak>{escape(text, {chr(34): '&quot;', chr(39): '&apos;'})}</speak>"
+    return "<speak>" + escape(text, {'"': "&quot;", "'": "&apos;"}) + "</speak>"
 
 
 class GoogleSynthesizer(Synthesizer):

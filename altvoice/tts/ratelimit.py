@@ -1,7 +1,7 @@
 """Client-side request rate limits: a token bucket shared by all threads of one process."""
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class TokenBucket:
