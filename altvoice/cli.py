@@ -7,6 +7,7 @@ COMMANDS = {
     "preprocess": ("pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
     "train": ("model.train", "TFRecords -> trained caption model (checkpoints, TensorBoard) -> export"),
     "evaluate": ("model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
+    "caption": ("pipelines.caption", "caption image archives, write alt text and speech beside every image"),
     "demo": ("altvoice.demo", "run altvoice on sample photos that ship with scikit-image"),
 }
 
@@ -22,10 +23,17 @@ def command_help(name: str) -> str:
     import argparse
     import importlib
 
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import add_job_flags
+
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"altvoice {name}", description=COMMANDS[name][1],
                                      epilog="Any Apache Beam pipeline option is accepted too (--runner, --project, ...).")
-    module.OPTIONS._add_argparse_args(parser)
+    if issubclass(module.OPTIONS, PipelineOptions):
+        add_job_flags(parser, module.OPTIONS)
+    else:
+        module.OPTIONS._add_argparse_args(parser)
     return parser.format_help()
 
 

@@ -59,6 +59,17 @@ def _glob_root(pattern: str) -> str:
     return pattern[:magic].rsplit("/", 1)[0]
 
 
+def source_root(url: str) -> str:
+    """The folder that relative paths of a folder or glob source are relative to (as a URL)."""
+    if archive_kind(url):
+        raise ValueError(f"{url} is an archive: it has no folder to write beside")
+    fs, path = fsspec.core.url_to_fs(url)
+    protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
+    if any(c in path for c in "*?["):
+        return protocol + _glob_root(path)
+    return protocol + (path.rstrip("/") if fs.isdir(path) else posixpath.dirname(path))
+
+
 def list_sources(url: str, chunk: int = ZIP_CHUNK) -> Iterator[ReadTask]:
     """Splits an image source into read tasks. Raises OSError if the source can't be listed."""
     kind = archive_kind(url)

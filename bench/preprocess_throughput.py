@@ -46,7 +46,7 @@ def seed_way(model, names, size):
     return len(names) / seconds
 
 
-def pipeline(names, work, batch):
+def pipeline(names, work, batch, beam_args):
     from pipelines import preprocess
 
     os.makedirs(work, exist_ok=True)
@@ -58,7 +58,7 @@ def pipeline(names, work, batch):
         "--captions", os.path.join(FLICKR, "Flickr8k.token.txt"), "--images", os.path.join(FLICKR, "Images"),
         "--train-split", os.path.join(work, "train.txt"), "--dev-split", os.path.join(work, "dev.txt"),
         "--output", os.path.join(work, "out"), "--backbone", "mobilenet_v2", "--image-size", "160",
-        "--backbone-weights", MOBILENET_WEIGHTS, "--batch-size", str(batch),
+        "--backbone-weights", MOBILENET_WEIGHTS, "--batch-size", str(batch), *beam_args,
     ]
     summary, seconds = timed(preprocess.run, argv)
     assert summary["splits"]["train"]["images"] == len(names), summary
@@ -70,14 +70,14 @@ def main():
     parser.add_argument("--images", type=int, default=1000, help="images through the pipeline")
     parser.add_argument("--seed-images", type=int, default=150, help="images through the seed's way")
     parser.add_argument("--batch-size", type=int, default=64)
-    args = parser.parse_args()
+    args, beam_args = parser.parse_known_args()  # the rest goes to the pipeline (e.g. --direct_num_workers 2)
     from model.backbones import build_feature_extractor
 
     names = split_names("train", args.images)
     model = build_feature_extractor("mobilenet_v2", MOBILENET_WEIGHTS, 160)
     with tempfile.TemporaryDirectory() as work:
-        half = pipeline(names[: len(names) // 2], os.path.join(work, "half"), args.batch_size)
-        full = pipeline(names, os.path.join(work, "full"), args.batch_size)
+        half = pipeline(names[: len(names) // 2], os.path.join(work, "half"), args.batch_size, beam_args)
+        full = pipeline(names, os.path.join(work, "full"), args.batch_size, beam_args)
     bare = bare_backbone(names, 160, args.batch_size)
     seed = seed_way(model, names[: args.seed_images], 160)
     steady = (len(names) - len(names) // 2) / (full - half)
@@ -93,6 +93,7 @@ def main():
         "end_to_end_vs_seed": round(len(names) / full / seed, 2),
         "end_to_end_vs_bare": round(len(names) / full / bare, 2),
         "cpus": os.cpu_count(),
+        "pipeline_args": " ".join(beam_args),
     }
     print(table([("measure", "value"), *results.items()]))
     print("results in", save("preprocess_throughput", results))

@@ -43,15 +43,19 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
 
 class DecodeImage(beam.DoFn):
-    """(name, bytes) -> (name, uint8 array); bad files go to the error output and their names to FAILED."""
+    """(name, bytes) -> (name, uint8 array); bad files go to the error output and their names to FAILED.
 
-    def __init__(self, image_size: int):
-        self.image_size = image_size
+    With `keep_bytes` the key becomes (name, bytes), for steps that need the original file later.
+    """
+
+    def __init__(self, image_size: int, keep_bytes: bool = False):
+        self.image_size, self.keep_bytes = image_size, keep_bytes
 
     def process(self, element):
         name, data = element
         try:
-            yield name, decode_image(data, self.image_size)
+            pixels = decode_image(data, self.image_size)
+            yield ((name, data) if self.keep_bytes else name), pixels
         except Exception as err:  # one undecodable file must never stop the run
             kind = err.kind if isinstance(err, ImageError) else "corrupt_image"
             yield beam.pvalue.TaggedOutput(FAILED, name)

@@ -15,7 +15,25 @@ def require(options, *names):
         raise UsageError(f"missing required option(s): {', '.join(missing)}")
 
 
-class PreprocessOptions(PipelineOptions):
+class JobOptions(PipelineOptions):
+    """Flags every altvoice job shares. Beam parses all PipelineOptions subclasses with one parser,
+    so a flag two jobs use is defined once, here."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--output", help="output directory (local path or gs://...)")
+        parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=None,
+                            help="images per model call (default: preprocess 64, caption 32)")
+
+
+def add_job_flags(parser, options_class) -> None:
+    """Adds a job's flags, shared ones included, to an argparse parser (for --help)."""
+    for cls in reversed(options_class.__mro__):
+        if issubclass(cls, PipelineOptions) and cls is not PipelineOptions and "_add_argparse_args" in vars(cls):
+            cls._add_argparse_args(parser)
+
+
+class PreprocessOptions(JobOptions):
     """Flags of `altvoice preprocess`."""
 
     REQUIRED = ("captions", "images", "train_split", "dev_split", "output")
@@ -27,7 +45,6 @@ class PreprocessOptions(PipelineOptions):
         parser.add_argument("--train-split", "--train_split", dest="train_split", help="file listing training images")
         parser.add_argument("--dev-split", "--dev_split", dest="dev_split", help="file listing dev images")
         parser.add_argument("--test-split", "--test_split", dest="test_split", default=None, help="file listing test images")
-        parser.add_argument("--output", help="output directory (local or any fsspec/Beam URL)")
         parser.add_argument("--backbone", default="inception_v3", choices=sorted(BACKBONES), help="CNN for image features")
         parser.add_argument(
             "--backbone-weights", "--backbone_weights", dest="backbone_weights", default="imagenet",
@@ -42,5 +59,49 @@ class PreprocessOptions(PipelineOptions):
         parser.add_argument("--drop-single-letters", "--drop_single_letters", dest="drop_single_letters",
                             action="store_true", help="drop one-letter words such as 'a' (the seed's rule)")
         parser.add_argument("--glove", default=None, help="GloVe text file: write the vocabulary's embedding matrix")
-        parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=64,
-                            help="images per backbone call")
+
+
+def parse_tts_options(pairs: list[str]) -> dict:
+    """`--tts-option KEY=VALUE` pairs as keyword arguments, numbers and booleans converted."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tts-option {pair!r}: expected KEY=VALUE")
+        if value.lower() in ("true", "false"):
+            options[key] = value.lower() == "true"
+            continue
+        for kind in (int, float):
+            try:
+                options[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
+class CaptionOptions(JobOptions):
+    """Flags of `altvoice caption`."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input", help="images: folder (recursive), glob, fsspec URL, or .zip/.tar(.gz) archive")
+        parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
+        parser.add_argument("--tts", default=None, choices=["piper", "espeak", "google", "none"],
+                            help="speech backend (default: the best offline one installed)")
+        parser.add_argument("--voice", default=None, help="backend voice (piper voice package or .onnx, "
+                            "espeak-ng voice, Cloud TTS voice name)")
+        parser.add_argument("--audio-format", "--audio_format", dest="audio_format", default="wav",
+                            choices=["wav", "mp3", "ogg"], help="audio file format")
+        parser.add_argument("--tts-option", "--tts_option", dest="tts_option", action="append", default=[],
+                            metavar="KEY=VALUE", help="backend option, repeatable (e.g. speaking_rate=1.1, "
+                            "requests_per_minute=250, speed=160)")
+        parser.add_argument("--force", action="store_true", help="redo images whose outputs are up to date")
+        parser.add_argument("--in-place", "--in_place", dest="in_place", action="store_true",
+                            help="write beside the originals (folder or glob input only)")
+        parser.add_argument("--embed-metadata", "--embed_metadata", dest="embed_metadata", action="store_true",
+                            help="also write a copy of each JPEG/PNG with the alt text in its XMP")
+        parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
+                            help="beam search width (default: the model's; 1 = greedy)")

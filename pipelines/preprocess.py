@@ -157,7 +157,7 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
         lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
     ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
-    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size)
+    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64)
     features = listed_images | "Features" >> ExtractFeatures(handler, size)
 
     joined = (

@@ -32,3 +32,33 @@ def dataset(tmp_path_factory):
         "".join(f"{w} {' '.join(f'{v:.4f}' for v in rng.normal(size=8))}\n" for w in words)
     )
     return {"root": root, "train": train, "dev": dev, "good": good}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(dataset, tmp_path_factory):
+    """A captioner exported by altvoice's own commands after a short training on the drawn dataset."""
+    from model import train
+    from pipelines import preprocess
+
+    work, root = tmp_path_factory.mktemp("tiny_model"), dataset["root"]
+    preprocess.run([
+        "--captions", str(root / "captions.txt"), "--images", str(root / "Images"),
+        "--train-split", str(root / "train.txt"), "--dev-split", str(root / "dev.txt"),
+        "--output", str(work / "prep"), "--backbone", "mobilenet_v2", "--image-size", "32",
+        "--backbone-weights", "none", "--min-word-count", "1", "--max-length", "12",
+    ])
+    train.run([
+        "--data", str(work / "prep"), "--output", str(work / "train"), "--epochs", "2", "--batch-size", "16",
+        "--units", "16", "--embedding-dim", "8", "--seed", "0",
+    ])
+    return work / "train" / "export"
+
+
+@pytest.fixture
+def tts_server():
+    """A fresh local Cloud Text-to-Speech gRPC server for one test (see tts_server.py)."""
+    from tests.altvoice.tts.tts_server import LocalTextToSpeechServer
+
+    server = LocalTextToSpeechServer().start()
+    yield server
+    server.stop()

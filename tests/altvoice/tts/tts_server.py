@@ -38,7 +38,7 @@ def tone_wav(seconds: float = 0.5, rate: int = 24000) -> bytes:
 AUDIO = {"LINEAR16": tone_wav(), "MP3": MP3_FRAME, "OGG_OPUS": OGG_PAGE}
 
 
-class FakeTextToSpeech:
+class LocalTextToSpeechServer:
     """The server: `requests` holds (monotonic time, SynthesizeSpeechRequest) for every call."""
 
     def __init__(self, port: int = 0):
@@ -72,7 +72,7 @@ class FakeTextToSpeech:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported encoding {encoding}")
         return texttospeech.SynthesizeSpeechResponse(audio_content=AUDIO[encoding])
 
-    def start(self) -> "FakeTextToSpeech":
+    def start(self) -> "LocalTextToSpeechServer":
         self._server.start()
         return self
 
@@ -86,6 +86,6 @@ class FakeTextToSpeech:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=50051)
-    server = FakeTextToSpeech(parser.parse_args().port).start()
+    server = LocalTextToSpeechServer(parser.parse_args().port).start()
     print(f"serving {SERVICE} on {server.endpoint}", flush=True)
     server.wait()

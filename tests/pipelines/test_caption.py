@@ -1,0 +1,157 @@
+"""End-to-end caption runs: folders and zip archives with good and bad files, checked file by file."""
+import json
+import os
+import struct
+import zipfile
+
+import grpc
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing import test_pipeline
+
+from pipelines.caption import Settings, build_pipeline, check_inputs, remove_partials
+from pipelines.options import CaptionOptions, UsageError
+from testdata import bad_images, encode, good_images, scene_image
+
+
+def caption(input_url: str, output, model, *extra) -> dict:
+    argv = ["--input", input_url, "--model", str(model), *extra]
+    argv += [] if "--tts" in extra else ["--tts", "espeak"]
+    if output is not None:
+        argv += ["--output", str(output)]
+    opts = PipelineOptions(argv).view_as(CaptionOptions)
+    check_inputs(opts)
+    pipeline = test_pipeline.TestPipeline(options=PipelineOptions(argv))
+    settings = build_pipeline(pipeline, opts)
+    pipeline.run().wait_until_finish()
+    root = settings.output_root
+    manifest = [json.loads(line) for line in open(os.path.join(root, "manifest.jsonl"))]
+    errors = [json.loads(line) for line in open(os.path.join(root, "errors.jsonl"))]
+    return {"manifest": {m["image"]: m for m in manifest}, "errors": errors, "settings": settings}
+
+
+def wav_info(data: bytes) -> tuple[int, float]:
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    rate, byte_rate = struct.unpack("<II", data[24:32])
+    return rate, (len(data) - 44) / byte_rate
+
+
+@pytest.fixture()
+def album(tmp_path):
+    """A nested folder of good images, bad files and a non-image, with one image in a sub-folder."""
+    folder = tmp_path / "album"
+    (folder / "sub").mkdir(parents=True)
+    files = {**good_images(), **bad_images()}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "sub" / "nested.png").write_bytes(encode(scene_image((10, 200, 10)), "PNG"))
+    return folder
+
+
+def check_outputs(out, images, settings):
+    for relpath in images:
+        record = json.loads((out / f"{relpath}.json").read_text())
+        assert record["image"] == relpath and record["caption"]
+        assert record["alt_text"][0].isupper() and record["alt_text"].endswith(".")
+        assert len(record["alt_text"]) <= 125 and isinstance(record["score"], float)
+        assert record["model_id"] == settings.model_id and record["voice"] == settings.voice_id
+        assert record["audio"] == os.path.basename(relpath) + ".wav"
+        rate, seconds = wav_info((out / f"{relpath}.wav").read_bytes())
+        assert rate > 8000 and seconds > 0.2
+    assert not list(out.rglob("*.partial"))
+
+
+def test_folder_end_to_end_with_bad_files(album, tmp_path, tiny_model):
+    out = tmp_path / "out"
+    result = caption(str(album), out, tiny_model)
+    good = sorted([*good_images(), "sub/nested.png"])
+    check_outputs(out, good, result["settings"])
+    assert {name: m["status"] for name, m in result["manifest"].items()} == {
+        **{name: "written" for name in good}, **{name: "failed" for name in bad_images()}}
+    kinds = {e["image"]: (e["stage"], e["kind"]) for e in result["errors"]}
+    assert kinds == {"empty.jpg": ("decode", "empty_file"), "truncated.jpg": ("decode", "corrupt_image"),
+                     "notes.jpg": ("decode", "not_an_image")}
+    for bad in bad_images():
+        assert not (out / f"{bad}.json").exists()
+
+
+def test_zip_archive_members_stay_inside_the_output_root(tmp_path, tiny_model):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a/red.jpg", encode(scene_image((220, 30, 30)), "JPEG"))
+        z.writestr("../../escape.jpg", encode(scene_image((30, 30, 220)), "JPEG"))
+        z.writestr("/abs/evil.png", encode(scene_image((30, 30, 220)), "PNG"))
+        z.writestr("empty.jpg", b"")
+    out = tmp_path / "deep" / "out"
+    result = caption(str(archive), out, tiny_model)
+    check_outputs(out, ["a/red.jpg"], result["settings"])
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(["photos.zip", "deep/out/a/red.jpg.json", "deep/out/a/red.jpg.wav",
+                              "deep/out/manifest.jsonl", "deep/out/errors.jsonl"])
+    kinds = sorted((e["kind"], e["image"]) for e in result["errors"])
+    assert kinds == [("empty_file", "empty.jpg"), ("unsafe_path", "../../escape.jpg"),
+                     ("unsafe_path", "/abs/evil.png")]
+
+
+def test_second_run_skips_up_to_date_images_and_force_redoes_them(album, tmp_path, tiny_model):
+    out = tmp_path / "out"
+    caption(str(album), out, tiny_model)
+    first = (out / "red_1.jpg.json").stat().st_mtime_ns
+    again = caption(str(album), out, tiny_model)
+    assert {m["status"] for name, m in again["manifest"].items() if name not in bad_images()} == {"up_to_date"}
+    assert (out / "red_1.jpg.json").stat().st_mtime_ns == first
+    forced = caption(str(album), out, tiny_model, "--force")
+    assert forced["manifest"]["red_1.jpg"]["status"] == "written"
+    assert (out / "red_1.jpg.json").stat().st_mtime_ns > first
+
+
+def test_a_new_voice_redoes_the_audio(album, tmp_path, tiny_model):
+    out = tmp_path / "out"
+    caption(str(album), out, tiny_model)
+    slower = caption(str(album), out, tiny_model, "--tts-option", "speed=120")
+    assert slower["manifest"]["red_1.jpg"]["status"] == "written"
+    assert "120" in json.loads((out / "red_1.jpg.json").read_text())["voice"]
+
+
+def test_failed_speech_keeps_the_caption_and_is_retried(album, tmp_path, tiny_model, tts_server):
+    out = tmp_path / "out"
+    google = ["--tts", "google", "--audio-format", "mp3", "--tts-option", f"endpoint={tts_server.endpoint}",
+              "--tts-option", "insecure=true"]
+    tts_server.fail_next(*[grpc.StatusCode.INVALID_ARGUMENT] * 100)
+    broken = caption(str(album), out, tiny_model, *google)
+    record = json.loads((out / "red_1.jpg.json").read_text())
+    assert record["caption"] and record["audio"] is None and not (out / "red_1.jpg.mp3").exists()
+    assert any(e["stage"] == "speech" and e["image"] == "red_1.jpg" for e in broken["errors"])
+    assert broken["manifest"]["red_1.jpg"]["status"] == "partial"
+    tts_server.failures.clear()
+    fixed = caption(str(album), out, tiny_model, *google)
+    assert fixed["manifest"]["red_1.jpg"]["status"] == "written"
+    assert json.loads((out / "red_1.jpg.json").read_text())["audio"] == "red_1.jpg.mp3"
+    assert (out / "red_1.jpg.mp3").read_bytes()
+
+
+def test_in_place_writes_beside_the_originals_and_ignores_its_own_outputs(album, tiny_model):
+    first = caption(str(album), None, tiny_model, "--in-place", "--embed-metadata")
+    assert (album / "red_1.jpg.json").exists() and (album / "red_1.jpg.wav").exists()
+    assert (album / "red_1.alt.jpg").exists()
+    again = caption(str(album), None, tiny_model, "--in-place", "--embed-metadata")
+    assert not any(name.endswith((".json", ".wav", ".jsonl")) or ".alt." in name for name in again["manifest"])
+    assert first["manifest"].keys() == again["manifest"].keys()
+
+
+def test_usage_errors(tmp_path, tiny_model):
+    with pytest.raises(UsageError, match="--output"):
+        check_inputs(PipelineOptions(["--input", str(tmp_path)]).view_as(CaptionOptions))
+    with pytest.raises(UsageError, match="archive"):
+        check_inputs(PipelineOptions(["--input", "x.zip", "--in-place"]).view_as(CaptionOptions))
+    with pytest.raises(UsageError, match="no exported captioner"):
+        Settings(PipelineOptions(["--input", str(tmp_path), "--output", str(tmp_path), "--model", str(tmp_path)]
+                                 ).view_as(CaptionOptions))
+
+
+def test_partials_left_by_a_killed_run_are_removed(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / ".x.jpg.json.123.partial").write_text("{")
+    (tmp_path / "a" / "x.jpg.json").write_text("{}")
+    assert remove_partials(str(tmp_path)) == 1
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.jpg.json"]
