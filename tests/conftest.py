@@ -62,3 +62,42 @@ def tts_server():
     server = LocalTextToSpeechServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """A local GCS emulator (gcp-storage-emulator, in memory) with a bucket; gs:// paths reach it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("gcs") / "emulator.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+                               "--port", str(port), "--in-memory"], stdout=log, stderr=subprocess.STDOUT)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    patch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # gcsfs would probe over gRPC for a minute
+    from apache_beam.internal.gcp import auth
+
+    # Beam looks for Google credentials for ~30 s before going anonymous: answer "anonymous" at once.
+    patch.setattr(auth._Credentials, "_credentials_init", True)
+    patch.setattr(auth._Credentials, "_credentials", None)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="altvoice-test", credentials=AnonymousCredentials())
+    for _ in range(100):
+        try:
+            client.create_bucket("altvoice-test")
+            break
+        except Exception:  # not listening yet
+            time.sleep(0.1)
+    yield "gs://altvoice-test"
+    patch.undo()
+    server.kill()
+    log.close()

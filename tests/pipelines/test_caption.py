@@ -155,3 +155,58 @@ def test_partials_left_by_a_killed_run_are_removed(tmp_path):
     (tmp_path / "a" / "x.jpg.json").write_text("{}")
     assert remove_partials(str(tmp_path)) == 1
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.jpg.json"]
+
+
+def test_gs_input_and_output_on_a_gcs_emulator(gcs, tiny_model):
+    import fsspec
+
+    fs = fsspec.filesystem("gs")
+    images = {"album/red.jpg": encode(scene_image((220, 30, 30)), "JPEG"),
+              "album/sub/blue.png": encode(scene_image((30, 30, 220)), "PNG"), "album/bad.jpg": b"nope"}
+    for name, data in images.items():
+        fs.pipe_file(f"{gcs[5:]}/{name}", data)
+    argv = ["--input", f"{gcs}/album", "--output", f"{gcs}/described", "--model", str(tiny_model), "--tts", "espeak"]
+    opts = PipelineOptions(argv).view_as(CaptionOptions)
+    pipeline = test_pipeline.TestPipeline(options=PipelineOptions(argv))
+    build_pipeline(pipeline, opts)
+    pipeline.run().wait_until_finish()
+    for relpath in ("red.jpg", "sub/blue.png"):
+        record = json.loads(fs.cat_file(f"{gcs[5:]}/described/{relpath}.json"))
+        assert record["caption"] and record["audio"] == os.path.basename(relpath) + ".wav"
+        assert wav_info(fs.cat_file(f"{gcs[5:]}/described/{relpath}.wav"))[1] > 0.2
+    errors = [json.loads(line) for line in fs.cat_file(f"{gcs[5:]}/described/errors.jsonl").splitlines()]
+    assert [(e["image"], e["kind"]) for e in errors] == [("bad.jpg", "not_an_image")]
+    manifest = fs.cat_file(f"{gcs[5:]}/described/manifest.jsonl").decode().splitlines()
+    assert len(manifest) == 3
+
+
+def test_a_killed_run_started_again_ends_complete(tmp_path, tiny_model):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    album = tmp_path / "many"
+    album.mkdir()
+    for i in range(60):
+        (album / f"{i:02d}.png").write_bytes(encode(scene_image((i * 4, 250 - i * 4, 90)), "PNG"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", str(album), "--output", str(out),
+               "--model", str(tiny_model), "--tts", "espeak", "--batch-size", "2"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.rglob("*.json"))) < 3:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before = len(list(out.rglob("*.png.json")))
+    assert 0 < done_before < 60, "the run should have been killed part-way"
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    statuses = [m["status"] for m in manifest]
+    assert len(manifest) == 60 and set(statuses) <= {"written", "up_to_date"}
+    assert statuses.count("up_to_date") >= done_before - 2  # finished before the kill: not redone
+    for i in range(60):
+        record = json.loads((out / f"{i:02d}.png.json").read_text())
+        assert wav_info((out / record["audio"]).read_bytes())[1] > 0.2
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".partial")]

@@ -127,3 +127,14 @@ def test_missing_split_file_is_a_usage_error(dataset, tmp_path):
         check_inputs(PipelineOptions(argv).view_as(PreprocessOptions))
     with pytest.raises(UsageError, match="missing required option.*--images"):
         check_inputs(PipelineOptions(argv[:2]).view_as(PreprocessOptions))
+
+
+def test_images_from_a_gcs_bucket(dataset, gcs, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("gs")
+    for path in (dataset["root"] / "Images").iterdir():
+        fs.pipe_file(f"{gcs[5:]}/flickr/{path.name}", path.read_bytes())
+    featurized, summary = preprocess(dataset, f"{gcs}/flickr", tmp_path)
+    assert featurized == len(dataset["good"])
+    assert summary["splits"]["train"]["images"] == len(dataset["train"])
