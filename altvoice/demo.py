@@ -1,24 +1,19 @@
-"""`altvoice demo`: runs altvoice on real photographs that ship inside scikit-image (nothing downloaded).
+"""`altvoice demo`: captions and speaks real photographs that ship inside scikit-image.
 
-Until the caption job lands, the demo runs `preprocess` over these photos with hand-written
-captions and prints what it produced.
+Nothing is downloaded: the photos come from the scikit-image wheel, the model is the one bundled
+with altvoice, the voice is the best offline one installed. Writes to ./demo-output and prints
+a table of what it wrote.
 """
 import argparse
 import json
 import os
 import shutil
-import sys
+import time
+import wave
 
 # scikit-image's sample photographs (public domain or freely licensed, see skimage/data/README.txt)
-SAMPLES = {
-    "astronaut.png": "A woman in an orange space suit smiles in front of an American flag .",
-    "chelsea.png": "An orange tabby cat looks to the side .",
-    "coffee.png": "A cup of coffee on a saucer with a spoon .",
-    "rocket.jpg": "A rocket stands on the launch pad under a blue sky .",
-    "motorcycle_left.png": "A motorcycle is parked in a room .",
-    "horse.png": "The black silhouette of a horse .",
-    "camera.png": "A man stands behind a camera on a tripod .",
-}
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
+          "camera.png")
 
 
 class DemoOptions:
@@ -27,50 +22,61 @@ class DemoOptions:
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--output", default="demo-output", help="where the demo writes (default ./demo-output)")
-        parser.add_argument("--backbone-weights", dest="backbone_weights", default="none",
-                            help="MobileNetV2 weights: a .h5 file, 'imagenet' (download) or 'none' (default)")
+        parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
+        parser.add_argument("--tts", default=None, help="speech backend (default: the best offline one installed)")
 
 
 OPTIONS = DemoOptions
 
 
-def sample_photos_dir() -> str:
+def copy_photos(folder: str) -> list[str]:
+    """Copies the sample photos out of the installed scikit-image package into `folder`."""
     import skimage
 
-    return os.path.join(os.path.dirname(skimage.__file__), "data")
+    source = os.path.join(os.path.dirname(skimage.__file__), "data")
+    os.makedirs(folder, exist_ok=True)
+    for name in PHOTOS:
+        shutil.copyfile(os.path.join(source, name), os.path.join(folder, name))
+    return list(PHOTOS)
 
 
-def write_sample(folder: str) -> dict:
-    """Copies the photos into folder/Images and writes captions and split files; returns the paths."""
-    images = os.path.join(folder, "Images")
-    os.makedirs(images, exist_ok=True)
-    for name in SAMPLES:
-        shutil.copyfile(os.path.join(sample_photos_dir(), name), os.path.join(images, name))
-    paths = {"images": images, "captions": os.path.join(folder, "captions.txt")}
-    with open(paths["captions"], "w") as f:
-        f.writelines(f"{name}#0\t{caption}\n" for name, caption in SAMPLES.items())
-    names = sorted(SAMPLES)
-    for split, members in (("train", names[:-2]), ("dev", names[-2:])):
-        paths[split] = os.path.join(folder, f"{split}.txt")
-        with open(paths[split], "w") as f:
-            f.write("\n".join(members) + "\n")
-    return paths
+def audio_seconds(path: str) -> float | None:
+    """Duration of a WAV file, None for other formats or no file."""
+    try:
+        with wave.open(path) as audio:
+            return audio.getnframes() / audio.getframerate()
+    except (OSError, wave.Error, EOFError):
+        return None
 
 
-def run(argv=None) -> dict:
+def results_table(output: str, photos: list[str]) -> str:
+    rows = [("image", "caption", "audio file", "seconds")]
+    for name in photos:
+        with open(os.path.join(output, f"{name}.json"), encoding="utf-8") as f:
+            record = json.load(f)
+        audio = record.get("audio")
+        seconds = audio_seconds(os.path.join(output, audio)) if audio else None
+        rows.append((name, record["alt_text"], audio or "-", f"{seconds:.1f}" if seconds else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def run(argv=None) -> str:
     parser = argparse.ArgumentParser(prog="altvoice demo")
     DemoOptions._add_argparse_args(parser)
     args = parser.parse_args(argv)
-    from pipelines import preprocess
+    from pipelines import caption
 
-    sample = write_sample(os.path.join(args.output, "sample"))
-    summary = preprocess.run([
-        "--captions", sample["captions"], "--images", sample["images"],
-        "--train-split", sample["train"], "--dev-split", sample["dev"],
-        "--output", os.path.join(args.output, "preprocessed"),
-        "--backbone", "mobilenet_v2", "--image-size", "160", "--backbone-weights", args.backbone_weights,
-        "--min-word-count", "1",
-    ])
-    print(json.dumps({k: summary[k] for k in ("splits", "vocabulary_size", "backbone", "feature_size", "dropped")},
-                     indent=2), file=sys.stdout)
-    return summary
+    photos_dir = os.path.join(args.output, "photos")
+    photos = copy_photos(photos_dir)
+    flags = ["--input", photos_dir, "--output", args.output, "--force"]
+    flags += ["--model", args.model] if args.model else []
+    flags += ["--tts", args.tts] if args.tts else []
+    start = time.perf_counter()
+    caption.run(flags)
+    table = results_table(args.output, photos)
+    print(f"\n{table}\n\n{len(photos)} photos captioned and spoken in {time.perf_counter() - start:.1f} s; "
+          f"outputs in {os.path.abspath(args.output)}")
+    return table
