@@ -17,8 +17,9 @@ import fsspec
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from altvoice.errors import ERRORS, WriteErrors, error_record, tagged_error
+from altvoice.errors import ERRORS, WriteErrors, error_record
 from altvoice.outputs import alt_text, atomic_write, is_up_to_date, output_paths
+from altvoice.progress import ShowProgress
 from altvoice.sources import archive_kind, source_root
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
 from pipelines.features import FAILED, DecodeImage
@@ -156,6 +157,7 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
+    _ = written.manifest | "Progress" >> beam.ParDo(ShowProgress("captioned"))
     skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda relpath: {"image": relpath, "status": "up_to_date"})
     skipped = skipped | "NotOwnOutputs" >> beam.Filter(lambda line: not is_own_output(line["image"]))
     failed = decoded[FAILED] | "FailedLines" >> beam.Map(lambda relpath: {"image": relpath, "status": "failed"})

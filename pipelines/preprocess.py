@@ -18,7 +18,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
-from altvoice.records import SPLITS, make_example
+from altvoice.progress import ShowProgress
+from altvoice.records import make_example
 from model.backbones import get_backbone
 from pipelines.caption_files import ReadCaptions, ReadSplit
 from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
@@ -159,6 +160,7 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
     handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64)
     features = listed_images | "Features" >> ExtractFeatures(handler, size)
+    _ = features["features"] | "Progress" >> beam.ParDo(ShowProgress("images featurized"))
 
     joined = (
         {
@@ -250,6 +252,13 @@ def write_summary(opts: PreprocessOptions) -> dict:
     return summary
 
 
+def remove_temp(output: str) -> None:
+    """Deletes tf.transform's temporary files once the run is done."""
+    fs, path = fsspec.core.url_to_fs(f"{output.rstrip('/')}/tmp")
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
 def run(argv=None) -> dict:
     """Parses flags, runs the pipeline to completion and returns the summary."""
     options = PipelineOptions(argv)
@@ -259,5 +268,6 @@ def run(argv=None) -> dict:
     build_pipeline(pipeline, opts)
     pipeline.run().wait_until_finish()
     summary = write_summary(opts)
+    remove_temp(opts.output)
     logging.info("preprocess done: %s", json.dumps(summary["splits"]))
     return summary

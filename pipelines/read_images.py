@@ -32,6 +32,7 @@ class _ReadTask(beam.DoFn):
     def process(self, task):
         skipped = [n for n in task.names if self._skipped(n)]
         for name in skipped:  # decided before reading: their bytes are never fetched
+            beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
             yield beam.pvalue.TaggedOutput(SKIPPED, safe_relpath(name))
         task = task._replace(names=tuple(n for n in task.names if n not in set(skipped)))
         try:
@@ -40,6 +41,7 @@ class _ReadTask(beam.DoFn):
                     kind = "unsafe_path" if isinstance(data, ValueError) else "unreadable_file"
                     yield tagged_error(name, "read", kind, str(data))
                 elif task.kind == "tar" and self._skipped(name):  # tar streams: skipped after reading
+                    beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
                     yield beam.pvalue.TaggedOutput(SKIPPED, name)
                 else:
                     beam.metrics.Metrics.counter("altvoice", "files_read").inc()

@@ -67,7 +67,6 @@ def tts_server():
 @pytest.fixture(scope="session")
 def gcs(tmp_path_factory):
     """A local GCS emulator (gcp-storage-emulator, in memory) with a bucket; gs:// paths reach it."""
-    import os
     import socket
     import subprocess
     import sys

@@ -1,6 +1,5 @@
 """Test data the tests make themselves: drawn images, captions, splits and bad inputs."""
 import io
-import zipfile
 
 import numpy as np
 from PIL import Image
