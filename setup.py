@@ -27,7 +27,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["altvoice*", "pipelines*", "model*", "transforms*"]),
-    include_package_data=True,
+    package_data={"model": ["pretrained/*"]},  # the bundled captioner
     install_requires=REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1"],
