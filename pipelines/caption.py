@@ -195,10 +195,11 @@ def remove_partials(root: str) -> int:
     return len(partials)
 
 
-def run(argv=None) -> dict:
-    """Parses flags, runs the job to completion, returns counts from the manifest."""
+def run(argv=None, wait: bool = True) -> dict | None:
+    """Parses flags, runs the job and returns counts from the manifest (None with `wait=False`:
+    Flex Templates hand the pipeline to the runner and must not wait)."""
     options = PipelineOptions(argv)
-    opts = options.view_as(CaptionOptions)
+    opts = PipelineOptions(argv).view_as(CaptionOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     settings = Settings(opts)
     removed = remove_partials(settings.output_root)
@@ -206,6 +207,9 @@ def run(argv=None) -> dict:
         logging.info("removed %d partial files left by an interrupted run", removed)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, opts, settings)
+    if not wait:
+        pipeline.run()
+        return None
     pipeline.run().wait_until_finish()
     counts = manifest_counts(settings.output_root)
     logging.info("caption done: %s (model %s, voice %s)", json.dumps(counts), settings.model_id, settings.voice_id)

@@ -30,6 +30,7 @@ from transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
 OPTIONS = PreprocessOptions  # the flags `altvoice preprocess --help` lists
 TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "summary.json", "glove_embeddings.npy"
+LAUNCH_FILE = "launch.json"  # the flags of a run that did not wait for its pipeline
 
 
 def split_files(opts) -> dict:
@@ -259,15 +260,38 @@ def remove_temp(output: str) -> None:
         fs.rm(path, recursive=True)
 
 
-def run(argv=None) -> dict:
-    """Parses flags, runs the pipeline to completion and returns the summary."""
+def run(argv=None, wait: bool = True) -> dict | None:
+    """Parses flags and runs the pipeline; returns the summary.
+
+    With `wait=False` (Flex Templates: the launcher submits the job and must not wait) the pipeline
+    is handed to the runner and the flags are saved to <output>/launch.json, from which
+    `write_summary_after_launch` writes summary.json once the job is done.
+    """
     options = PipelineOptions(argv)
-    opts = options.view_as(PreprocessOptions)
+    opts = PipelineOptions(argv).view_as(PreprocessOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, opts)
+    if not wait:
+        with fsspec.open(f"{opts.output.rstrip('/')}/{LAUNCH_FILE}", "w") as f:
+            f.write(json.dumps({"argv": list(argv or [])}, indent=2))
+        pipeline.run()
+        return None
     pipeline.run().wait_until_finish()
     summary = write_summary(opts)
     remove_temp(opts.output)
     logging.info("preprocess done: %s", json.dumps(summary["splits"]))
+    return summary
+
+
+def write_summary_after_launch(output: str) -> dict:
+    """summary.json of a finished job launched with wait=False, from the flags it saved."""
+    try:
+        with fsspec.open(f"{output.rstrip('/')}/{LAUNCH_FILE}", "r") as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"no {LAUNCH_FILE} in {output}: not the output of a preprocess template job") from None
+    opts = PipelineOptions(saved["argv"]).view_as(PreprocessOptions)
+    summary = write_summary(opts)
+    remove_temp(opts.output)
     return summary
