@@ -23,7 +23,7 @@ from altvoice.progress import ShowProgress
 from altvoice.sources import archive_kind, source_root
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
 from pipelines.features import FAILED, DecodeImage
-from pipelines.options import CaptionOptions, UsageError, parse_tts_options, require
+from pipelines.options import CaptionOptions, UsageError, job_pipeline_options, parse_tts_options, require
 from pipelines.read_images import SKIPPED, ReadImages
 
 OPTIONS = CaptionOptions  # the flags `altvoice caption --help` lists
@@ -198,7 +198,7 @@ def remove_partials(root: str) -> int:
 def run(argv=None, wait: bool = True) -> dict | None:
     """Parses flags, runs the job and returns counts from the manifest (None with `wait=False`:
     Flex Templates hand the pipeline to the runner and must not wait)."""
-    options = PipelineOptions(argv)
+    options = job_pipeline_options(argv)
     opts = PipelineOptions(argv).view_as(CaptionOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     settings = Settings(opts)

@@ -105,3 +105,14 @@ class CaptionOptions(JobOptions):
                             help="also write a copy of each JPEG/PNG with the alt text in its XMP")
         parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                             help="beam search width (default: the model's; 1 = greedy)")
+
+
+def job_pipeline_options(argv) -> PipelineOptions:
+    """Beam options for a job. With no --runner, Beam's FnApiRunner: what the DirectRunner runs these
+    pipelines on, minus its attempt to download and switch to the Prism runner first."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    options = PipelineOptions(argv)
+    if options.view_as(StandardOptions).runner is None:
+        options.view_as(StandardOptions).runner = "FnApiRunner"
+    return options

@@ -23,7 +23,7 @@ from altvoice.records import make_example
 from model.backbones import get_backbone
 from pipelines.caption_files import ReadCaptions, ReadSplit
 from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
-from pipelines.options import PreprocessOptions, UsageError, require
+from pipelines.options import PreprocessOptions, UsageError, job_pipeline_options, require
 from pipelines.read_images import ReadImages
 from transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 
@@ -267,7 +267,7 @@ def run(argv=None, wait: bool = True) -> dict | None:
     is handed to the runner and the flags are saved to <output>/launch.json, from which
     `write_summary_after_launch` writes summary.json once the job is done.
     """
-    options = PipelineOptions(argv)
+    options = job_pipeline_options(argv)
     opts = PipelineOptions(argv).view_as(PreprocessOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     pipeline = beam.Pipeline(options=options)

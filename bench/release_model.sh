@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds altvoice's bundled model (model/pretrained/) from ../shared with altvoice's own commands:
+# preprocess -> train (early stopping on dev) -> export -> evaluate on dev -> model card -> copy.
+#
+#   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
+#
+# Flickr8k (Hodosh, Young, Hockenmaier 2013; research use), MobileNetV2@160 ImageNet weights and
+# GloVe 6B 200-d, all from ../shared. Takes about an hour on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+WORK=${WORK:-/tmp/altvoice-release}
+ALTVOICE=${ALTVOICE:-.venv/bin/altvoice}
+FLICKR=$SHARED/data/flickr8k
+TRAIN_FLAGS=${TRAIN_FLAGS:---train-embeddings --decay 0.5 --patience 4 --seed 1}
+BEAM_WIDTH=${BEAM_WIDTH:-3}
+
+mkdir -p "$WORK"
+if [ ! -f "$WORK/prep/summary.json" ]; then
+  "$ALTVOICE" preprocess --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images" \
+    --train-split "$FLICKR/Flickr_8k.trainImages.txt" --dev-split "$FLICKR/Flickr_8k.devImages.txt" \
+    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 \
+    --backbone-weights "$SHARED/models/mobilenet_v2_1.00_160_imagenet_notop.weights.h5" \
+    --min-word-count 5 --glove "$SHARED/data/glove/glove.6B.200d.flickr8k.txt"
+fi
+rm -rf "$WORK/train"
+# shellcheck disable=SC2086  # TRAIN_FLAGS is a list of flags
+"$ALTVOICE" train --data "$WORK/prep" --output "$WORK/train" --beam-width "$BEAM_WIDTH" $TRAIN_FLAGS
+"$ALTVOICE" evaluate --model "$WORK/train/export" --captions "$FLICKR/Flickr8k.token.txt" \
+  --images "$FLICKR/Images" --split-file "$FLICKR/Flickr_8k.devImages.txt" \
+  --output "$WORK/dev_metrics.json" --beam-width "$BEAM_WIDTH" --update-model-card
+
+.venv/bin/python bench/release_card.py "$WORK/train/export/model_card.json"
+rm -rf model/pretrained
+cp -r "$WORK/train/export" model/pretrained
+du -sh model/pretrained
+cat "$WORK/dev_metrics.json"
