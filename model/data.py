@@ -82,7 +82,8 @@ def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, s
                     seed: int | None = None) -> tf.data.Dataset:
     """Batches ((features, caption_ids[:, :-1]), caption_ids[:, 1:]) for teacher forcing.
 
-    Each batch is cut to its longest caption, so padding beyond it costs nothing.
+    Each batch is cut to its longest caption. Shuffled (training) batches also group captions
+    of similar length, so that little time goes into padding.
     """
     spec = feature_spec(summary["feature_size"], summary["max_length"])
     files = tf.data.Dataset.from_tensor_slices(split_files(data_dir, split))
@@ -91,11 +92,18 @@ def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, s
     records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle:
         records = records.shuffle(20_000, seed=seed)
+    examples = records.map(lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle:
+        boundaries = list(range(8, min(summary["max_length"], 26), 2))
+        batches = examples.bucket_by_sequence_length(
+            lambda e: tf.cast(tf.math.count_nonzero(e["caption_ids"]), tf.int32), boundaries,
+            [batch_size] * (len(boundaries) + 1))
+    else:
+        batches = examples.batch(batch_size)
 
-    def to_batch(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        ids = tf.cast(parsed["caption_ids"], tf.int32)
+    def cut(batch):
+        ids = tf.cast(batch["caption_ids"], tf.int32)
         length = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
-        return (parsed["features"], ids[:, : length - 1]), ids[:, 1:length]
+        return (batch["features"], ids[:, : length - 1]), ids[:, 1:length]
 
-    return records.batch(batch_size).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return batches.map(cut, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

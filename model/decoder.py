@@ -1,11 +1,12 @@
 """The "merge" caption decoder, and the one-token step it is decoded with.
 
     features -> Dropout -> Dense(units, relu) ------------------------------.
-    tokens -> Embedding(mask_zero) -> Dropout -> LSTM(units, sequences) -> Add -> Dense(units, relu) -> Dense(vocab)
+    tokens -> Embedding -> Dropout -> LSTM(units, sequences) -> Add -> Dense(units, relu) -> Dense(vocab)
 
 Trained with teacher forcing: tokens are caption_ids[:, :-1] and position t is scored against
-caption_ids[:, t + 1], all positions in one pass. The last layer gives logits (the softmax is
-in the loss and in `Decoder.step`, which is the same maths, numerically safer).
+caption_ids[:, t + 1], all positions in one pass. Captions are padded at the end and the LSTM runs
+forwards, so padding never changes a scored output (the loss skips padding targets): no mask is
+needed. The last layer gives logits; the softmax is in the loss and in `Decoder.step`.
 """
 import keras
 import numpy as np
@@ -17,7 +18,7 @@ BANNED_IDS = (PAD_ID, UNK_ID, START_ID)  # never generated
 
 
 def build_caption_model(vocab_size: int, feature_size: int, embedding_dim: int = 200, units: int = 256,
-                        dropout: float = 0.5, embeddings: np.ndarray | None = None,
+                        image_dropout: float = 0.5, text_dropout: float = 0.5, embeddings: np.ndarray | None = None,
                         train_embeddings: bool = False) -> keras.Model:
     """[features [N, feature_size], tokens [N, T]] -> next-token logits [N, T, vocab_size].
 
@@ -30,11 +31,11 @@ def build_caption_model(vocab_size: int, feature_size: int, embedding_dim: int =
         embedding_dim = embeddings.shape[1]
     features = keras.Input((feature_size,), name="features")
     tokens = keras.Input((None,), dtype="int32", name="tokens")
-    image = keras.layers.Dropout(dropout, name="image_dropout")(features)
+    image = keras.layers.Dropout(image_dropout, name="image_dropout")(features)
     image = keras.layers.Dense(units, activation="relu", name="image")(image)
-    embedding = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding",
+    embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding",
                                        trainable=embeddings is None or train_embeddings)
-    text = keras.layers.Dropout(dropout, name="text_dropout")(embedding(tokens))
+    text = keras.layers.Dropout(text_dropout, name="text_dropout")(embedding(tokens))
     text, _, _ = keras.layers.LSTM(units, return_sequences=True, return_state=True, name="lstm")(text)
     merged = keras.layers.Add(name="merge")([keras.layers.Reshape((1, units), name="per_step")(image), text])
     hidden = keras.layers.Dense(units, activation="relu", name="hidden")(merged)
@@ -53,22 +54,25 @@ def model_config(model: keras.Model) -> dict:
         "feature_size": model.get_layer("image").kernel.shape[0],
         "embedding_dim": embedding.output_dim,
         "units": model.get_layer("lstm").units,
-        "dropout": model.get_layer("image_dropout").rate,
+        "image_dropout": model.get_layer("image_dropout").rate,
+        "text_dropout": model.get_layer("text_dropout").rate,
     }
 
 
 def prefix_model(model: keras.Model) -> keras.Model:
-    """The seed's per-prefix view of `model`, sharing its weights: [features, pre-padded prefix] -> logits [N, V].
+    """The seed's per-prefix view of `model`, sharing its weights: [features, padded prefix] -> logits [N, V].
 
-    Each (prefix, next word) pair is one sample; with pre-padding and the embedding's mask, the
-    LSTM output at the last position is the one after the prefix's last real token.
+    Each (prefix, next word) pair is one sample, its prefix padded at the end; the prediction is
+    the one after the prefix's last real token.
     """
     features = keras.Input((model.get_layer("image").kernel.shape[0],), name="features")
     prefix = keras.Input((None,), dtype="int32", name="prefix")
     image = model.get_layer("image")(model.get_layer("image_dropout")(features))
     text = model.get_layer("text_dropout")(model.get_layer("embedding")(prefix))
-    _, last, _ = model.get_layer("lstm")(text)  # the final state's h is the last step's output
-    hidden = model.get_layer("hidden")(model.get_layer("merge")([image, last]))
+    outputs, _, _ = model.get_layer("lstm")(text)
+    last = keras.ops.sum(keras.ops.cast(keras.ops.not_equal(prefix, PAD_ID), "int32"), axis=1) - 1
+    text = keras.ops.take_along_axis(outputs, last[:, None, None], axis=1)[:, 0]
+    hidden = model.get_layer("hidden")(model.get_layer("merge")([image, text]))
     return keras.Model([features, prefix], model.get_layer("logits")(hidden), name="prefix_captioner")
 
 

@@ -24,12 +24,14 @@ FORMAT = "altvoice-captioner/1"
 
 def export_captioner(export_dir: str, decoder, extractor, vocabulary: list[str], card: dict) -> dict:
     """Writes the decoder, the backbone, the vocabulary and the model card (to any fsspec URL)."""
-    from model.decoder import model_config
+    from model.decoder import build_caption_model, model_config
 
     card = {"format": FORMAT, **card, "decoder": model_config(decoder),
             "vocabulary": {"file": VOCABULARY_FILE, "size": len(vocabulary)}}
+    weights_only = build_caption_model(**card["decoder"])  # keras would save a compiled model's optimizer too
+    weights_only.set_weights(decoder.get_weights())
     with tempfile.TemporaryDirectory(prefix="altvoice-export-") as local:
-        decoder.save_weights(os.path.join(local, DECODER_FILE))
+        weights_only.save_weights(os.path.join(local, DECODER_FILE))
         extractor.save_weights(os.path.join(local, BACKBONE_FILE))
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
@@ -67,7 +69,7 @@ class Captioner:
         from model.decoder import Decoder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
-        self.decoder = Decoder(decoder_model)
+        self.decoder_model, self.decoder = decoder_model, Decoder(decoder_model)
         self.image_size = card["backbone"]["image_size"]
 
     def caption_images(self, images: list[np.ndarray], beam_width: int | None = None,

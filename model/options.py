@@ -51,14 +51,19 @@ class TrainOptions:
         parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive(int), default=64,
                             help="captions per training step")
         parser.add_argument("--learning-rate", "--learning_rate", dest="learning_rate", type=_positive(float),
-                            default=1e-3, help="Adam learning rate")
+                            default=None, help="Adam learning rate (default 0.001; --resume keeps the run's)")
         parser.add_argument("--patience", type=_positive(int), default=3,
                             help="stop after this many epochs without a better dev loss (the best epoch is kept)")
+        parser.add_argument("--decay", type=_positive(float), default=1.0,
+                            help="multiply the learning rate by this after each epoch without a better dev loss")
         parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
         parser.add_argument("--units", type=_positive(int), default=256, help="LSTM and dense layer size")
         parser.add_argument("--embedding-dim", "--embedding_dim", dest="embedding_dim", type=_positive(int),
                             default=200, help="word embedding size when the data has no GloVe matrix")
-        parser.add_argument("--dropout", type=float, default=0.5, help="dropout on the image features and the words")
+        parser.add_argument("--image-dropout", "--image_dropout", dest="image_dropout", type=float, default=0.5,
+                            help="dropout on the image features")
+        parser.add_argument("--text-dropout", "--text_dropout", dest="text_dropout", type=float, default=0.5,
+                            help="dropout on the word embeddings")
         parser.add_argument("--train-embeddings", "--train_embeddings", dest="train_embeddings", action="store_true",
                             help="fine-tune the GloVe embeddings (frozen by default)")
         parser.add_argument("--backbone-weights", "--backbone_weights", dest="backbone_weights", default=None,

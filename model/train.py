@@ -25,6 +25,7 @@ from transforms.captions import PAD_ID
 
 OPTIONS = TrainOptions  # the flags `altvoice train --help` lists
 STATE_FILE, BEST_FILE = "state.json", "best.weights.h5"
+LEARNING_RATE = 1e-3
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
@@ -37,11 +38,12 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """Per epoch: checkpoint, best weights and state.json; early stopping on the dev loss that survives --resume."""
+    """Per epoch: checkpoint, best weights and state.json. On an epoch without a better dev loss the learning
+    rate is multiplied by `decay`; after `patience` such epochs in a row training stops. Survives --resume."""
 
-    def __init__(self, directory: str, state: dict, patience: int):
+    def __init__(self, directory: str, state: dict, patience: int, decay: float = 1.0):
         super().__init__()
-        self.directory, self.state, self.patience = directory, state, patience
+        self.directory, self.state, self.patience, self.decay = directory, state, patience, decay
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
@@ -50,23 +52,29 @@ class Checkpointer(keras.callbacks.Callback):
         loss, val_loss = (logs or {}).get("loss"), (logs or {}).get("val_loss")
         if not (loss is not None and val_loss is not None and math.isfinite(loss) and math.isfinite(val_loss)):
             return  # a NaN epoch (TerminateOnNaN stops the run): keep the last good checkpoint
-        state, previous = self.state, self.state["checkpoint"]
-        state["checkpoint"] = f"epoch-{epoch + 1:03d}.keras"
-        self.model.save(f"{self.directory}/{state['checkpoint']}")
+        state, rate = self.state, learning_rate(self.model)
         if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
             state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1, wait=0)
             self.model.save_weights(f"{self.directory}/{BEST_FILE}")
         else:
             state["wait"] += 1
+            self.model.optimizer.learning_rate = rate * self.decay
+        previous, state["checkpoint"] = state["checkpoint"], f"epoch-{epoch + 1:03d}.keras"
+        self.model.save(f"{self.directory}/{state['checkpoint']}")
         state["epoch"] = epoch + 1
         state["train_seconds"] = round(state["train_seconds"] + time.time() - self.started, 1)
-        state["history"].append({"epoch": epoch + 1, "loss": float(loss), "val_loss": float(val_loss)})
+        state["history"].append({"epoch": epoch + 1, "loss": float(loss), "val_loss": float(val_loss),
+                                 "learning_rate": rate})
         write_state(self.directory, state)
         if previous and previous != state["checkpoint"]:
             tf.io.gfile.remove(f"{self.directory}/{previous}")
         if state["wait"] >= self.patience:
             logging.info("no better dev loss for %d epochs: stopping (best epoch %d)", state["wait"], state["best_epoch"])
             self.model.stop_training = True
+
+
+def learning_rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 def write_state(directory: str, state: dict) -> None:
@@ -80,8 +88,8 @@ def new_model(args, summary: dict, directory: str) -> tuple[keras.Model, dict]:
         raise UsageError(f"--output {args.output} already holds a training run: pass --resume to continue it, "
                          "or choose another --output")
     model = build_caption_model(summary["vocabulary_size"], summary["feature_size"], args.embedding_dim, args.units,
-                                args.dropout, load_glove(args.data, summary, args.seed), args.train_embeddings)
-    compile_model(model, args.learning_rate)
+                                args.image_dropout, args.text_dropout, load_glove(args.data, summary, args.seed), args.train_embeddings)
+    compile_model(model, args.learning_rate or LEARNING_RATE)
     state = {"data": args.data, "epoch": 0, "best_epoch": 0, "best_val_loss": None, "wait": 0,
              "checkpoint": None, "train_seconds": 0.0, "history": []}
     return model, state
@@ -107,7 +115,8 @@ def resumed_model(args, summary: dict, directory: str) -> tuple[keras.Model, dic
             f"features, but --data {args.data} has {summary['vocabulary_size']} words and {summary['feature_size']} "
             f"features; resume with the data it was trained on ({state['data']}) or train into a new --output"
         )
-    model.optimizer.learning_rate = args.learning_rate
+    if args.learning_rate:
+        model.optimizer.learning_rate = args.learning_rate
     logging.info("resuming after epoch %d (architecture and optimizer from %s)", state["epoch"], checkpoint)
     return model, state
 
@@ -141,16 +150,19 @@ def run(argv=None) -> dict:
     tf.io.gfile.makedirs(directory)
 
     if state["epoch"] < args.epochs and state["wait"] < args.patience:
+        state.update(batch_size=args.batch_size, decay=args.decay)  # what the epochs run now are trained with
         train = caption_dataset(args.data, "train", summary, args.batch_size, shuffle=True, seed=args.seed)
-        dev = caption_dataset(args.data, "dev", summary, args.batch_size)
-        callbacks = [keras.callbacks.TerminateOnNaN(), Checkpointer(directory, state, args.patience),
+        dev = caption_dataset(args.data, "dev", summary, args.batch_size).apply(
+            tf.data.experimental.assert_cardinality(math.ceil(sizes["dev"] / args.batch_size)))
+        callbacks = [keras.callbacks.TerminateOnNaN(), Checkpointer(directory, state, args.patience, args.decay),
                      keras.callbacks.TensorBoard(f"{out}/logs")]
         history = model.fit(train.repeat(), validation_data=dev, epochs=args.epochs, initial_epoch=state["epoch"],
-                            steps_per_epoch=math.ceil(sizes["train"] / args.batch_size), callbacks=callbacks)
+                            steps_per_epoch=math.ceil(sizes["train"] / args.batch_size), callbacks=callbacks,
+                            shuffle=False)  # the dataset is shuffled
         if not all(math.isfinite(x) for x in history.history.get("loss", [])):
             raise UsageError(f"the training loss became NaN in epoch {state['epoch'] + 1}, so training stopped; "
                              f"continue from the last good epoch with --resume and a lower --learning-rate "
-                             f"(now {args.learning_rate}), or check the features in --data for NaN/inf")
+                             f"(now {learning_rate(model):g}), or check the features in --data for NaN/inf")
     else:
         logging.info("nothing to train: epoch %d of --epochs %d, %d epochs without improvement (--patience %d)",
                      state["epoch"], args.epochs, state["wait"], args.patience)
@@ -166,8 +178,8 @@ def run(argv=None) -> dict:
             "splits": summary["splits"], "min_word_count": summary["min_word_count"],
             "glove": {k: summary["glove"][k] for k in ("dim", "coverage")} if "glove" in summary else None,
             "train_embeddings": model.get_layer("embedding").trainable,
-            "epochs": state["epoch"], "best_epoch": state["best_epoch"], "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate, "train_seconds": state["train_seconds"],
+            "epochs": state["epoch"], "best_epoch": state["best_epoch"], "batch_size": state["batch_size"],
+            "decay": state["decay"], "train_seconds": state["train_seconds"], "history": state["history"],
         },
         "metrics": {"dev": {"loss": state["best_val_loss"]}},
     })

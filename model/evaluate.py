@@ -1,0 +1,123 @@
+"""`altvoice evaluate`: caption a split's images with an exported model and score them against the references.
+
+Writes the metrics (see model.metrics) to --output and {image: caption} beside it as <name>.captions.json.
+Images that are missing or can't be decoded are listed in the metrics file and left out of the scores.
+"""
+import json
+import logging
+import posixpath
+
+import fsspec
+from tqdm import tqdm
+
+from altvoice.images import ImageError, decode_image
+from altvoice.sources import list_sources, read_task
+from model.export import load_captioner, read_card, write_card
+from model.metrics import caption_metrics
+from model.options import EvaluateOptions, parse
+from pipelines.caption_files import detect_format, parse_line
+from pipelines.options import UsageError
+
+OPTIONS = EvaluateOptions  # the flags `altvoice evaluate --help` lists
+
+
+def read_lines(path: str, flag: str) -> list[str]:
+    try:
+        with fsspec.open(path, "r", encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: can't read it ({err})") from None
+
+
+def read_references(path: str, wanted: set[str]) -> dict[str, list[str]]:
+    """{image: [captions]} for the wanted images; malformed lines are skipped."""
+    lines = read_lines(path, "--captions")
+    fmt = detect_format(path, lines[0] if lines else "")
+    references = {}
+    for line in lines[1:] if fmt == "csv" and lines[0].lower().startswith("image") else lines:
+        try:
+            image, caption = parse_line(line, fmt)
+        except ValueError:
+            continue
+        if image in wanted and caption:
+            references.setdefault(image, []).append(caption)
+    return references
+
+
+def read_images(url: str, wanted: set[str]):
+    """(name, bytes or error) for each wanted image found under `url`, the first file of a name only."""
+    try:
+        tasks = list(list_sources(url))
+    except Exception as err:  # fsspec and archive readers raise many kinds; all mean "can't list"
+        raise UsageError(f"--images {url}: can't list it ({err})") from None
+    seen = set()
+    for task in tasks:
+        if task.kind != "tar":
+            task = task._replace(names=tuple(n for n in task.names if posixpath.basename(n) in wanted))
+        for path, data in read_task(task):
+            name = posixpath.basename(path)
+            if name in wanted and name not in seen:
+                seen.add(name)
+                yield name, data
+
+
+def caption_split(captioner, images: str, names: set[str], batch_size: int, **decoding) -> tuple[dict, dict]:
+    """({image: (caption, score)}, {image: why it failed}), with a progress bar."""
+    captions, failed, batch = {}, {}, []
+
+    def flush():
+        for (name, _), result in zip(batch, captioner.caption_images([a for _, a in batch], **decoding)):
+            captions[name] = result
+        bar.update(len(batch))
+        batch.clear()
+
+    with tqdm(total=len(names), desc="captioning", unit="image") as bar:
+        for name, data in read_images(images, names):
+            try:
+                if isinstance(data, Exception):
+                    raise data
+                batch.append((name, decode_image(data, captioner.image_size)))
+            except (ImageError, OSError, ValueError) as err:
+                failed[name] = str(err)
+                bar.update()
+            if len(batch) == batch_size:
+                flush()
+        flush()
+    return captions, failed
+
+
+def run(argv=None) -> dict:
+    """Captions the split, writes metrics and captions; returns the metrics report."""
+    args = parse(EvaluateOptions, argv, "altvoice evaluate")
+    captioner = load_captioner(args.model, args.batch_size)
+    names = {posixpath.basename(n.strip()) for n in read_lines(args.split_file, "--split-file") if n.strip()}
+    references = read_references(args.captions, names)
+    if not references:
+        raise UsageError(f"--captions {args.captions} has no caption for any image of --split-file {args.split_file}")
+    decoding = {"beam_width": args.beam_width or captioner.card["decoding"]["beam_width"],
+                "alpha": captioner.card["decoding"]["alpha"] if args.alpha is None else args.alpha}
+    captions, failed = caption_split(captioner, args.images, set(references), args.batch_size, **decoding)
+    if not captions:
+        raise UsageError(f"--images {args.images}: none of the split's {len(references)} images could be captioned")
+    missing = sorted(set(references) - captions.keys() - failed.keys())
+    if missing or failed:
+        logging.warning("%d images not found, %d not decodable: scored on the other %d",
+                        len(missing), len(failed), len(captions))
+    report = {
+        "metrics": caption_metrics({n: c for n, (c, _) in captions.items()}, references),
+        "images": {"split": len(names), "with_references": len(references), "captioned": len(captions),
+                   "not_found": missing, "failed": failed},
+        "decoding": decoding, "model": args.model, "split_file": args.split_file, "captions": args.captions,
+    }
+    stem = args.output[: -len(".json")] if args.output.endswith(".json") else args.output
+    with fsspec.open(args.output, "w") as f:
+        json.dump(report, f, indent=2)
+    with fsspec.open(f"{stem}.captions.json", "w") as f:
+        json.dump({n: c for n, (c, _) in sorted(captions.items())}, f, indent=2)
+    if args.update_model_card:
+        card = read_card(args.model)
+        split = posixpath.basename(args.split_file)
+        card.setdefault("metrics", {})[split] = {**report["metrics"], **decoding, "images": len(captions)}
+        write_card(args.model, card)
+    logging.info("metrics: %s", json.dumps(report["metrics"]))
+    return report

@@ -1,0 +1,44 @@
+"""Fixtures for the model tests: the shared drawn dataset, preprocessed once, and one short training run."""
+import keras
+import pytest
+
+from model import train
+from model.backbones import build_feature_extractor
+from pipelines import preprocess
+
+SEED = ["--seed", "7"]
+
+
+@pytest.fixture(scope="session")
+def prepared(dataset, tmp_path_factory):
+    """Preprocess output of the drawn dataset, with a saved (random) backbone so that exports match the features."""
+    root = tmp_path_factory.mktemp("prepared")
+    keras.utils.set_random_seed(0)
+    weights = root / "backbone.weights.h5"
+    build_feature_extractor("mobilenet_v2", "none", 32).layers[-1].save_weights(weights)
+    data = dataset["root"]
+    preprocess.run([
+        "--captions", str(data / "captions.txt"), "--images", str(data / "Images"),
+        "--train-split", str(data / "train.txt"), "--dev-split", str(data / "dev.txt"),
+        "--output", str(root / "data"), "--min-word-count", "1", "--max-length", "12", "--glove", str(data / "glove.txt"),
+        "--backbone", "mobilenet_v2", "--image-size", "32", "--backbone-weights", str(weights),
+    ])
+    return root / "data"
+
+
+def train_args(data, output, *extra) -> list[str]:
+    return ["--data", str(data), "--output", str(output), "--batch-size", "16", "--units", "32", *SEED, *extra]
+
+
+@pytest.fixture(scope="session")
+def train_argv():
+    """train_argv(data, output, *flags): the flags of a small, seeded training run."""
+    return train_args
+
+
+@pytest.fixture(scope="session")
+def trained(prepared, tmp_path_factory):
+    """A short training run: (output dir, model card)."""
+    output = tmp_path_factory.mktemp("trained")
+    card = train.run(train_args(prepared, output, "--epochs", "3", "--learning-rate", "0.01"))
+    return output, card

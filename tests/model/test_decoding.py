@@ -1,0 +1,114 @@
+"""Greedy and beam search over toy step functions whose best captions are known."""
+import itertools
+
+import numpy as np
+import pytest
+
+from model.decoding import beam_search, greedy_search
+from transforms.captions import END_ID, START_ID
+
+X, Y, Z = 4, 5, 6  # word ids after the reserved ones
+
+
+def table_step(table: dict):
+    """A step function from {previous token: {next token: probability}}; the state is a dummy row array."""
+    vocab = 1 + max(max(t, *row) for t, row in table.items())
+    log_probs = np.full((vocab, vocab), -np.inf)
+    for previous, row in table.items():
+        for token, p in row.items():
+            log_probs[previous, token] = np.log(p)
+
+    def step(tokens, state):
+        return log_probs[tokens], state
+
+    return step
+
+
+def rnn_step(vocab: int = 9, units: int = 5, seed: int = 0):
+    """A small random RNN language model over ids 3.. (ids 0-2 impossible), with its state carried."""
+    rng = np.random.default_rng(seed)
+    embed, recur, out = rng.normal(size=(vocab, units)), rng.normal(size=(units, units)), rng.normal(size=(units, vocab)) * 2
+    banned = np.zeros(vocab)
+    banned[:3] = -np.inf
+
+    def step(tokens, state):
+        (h,) = state
+        h = np.tanh(h @ recur + embed[tokens])
+        logits = h @ out + banned
+        return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True), (h,)
+
+    initial = (rng.normal(size=(6, units)),)
+    return step, initial
+
+
+# Greedy takes X (0.55) and then wanders (0.35 a word); Y then <end> is worth 0.45 * 0.99.
+TRAP = {START_ID: {X: 0.55, Y: 0.45}, X: {X: 0.35, Z: 0.35, END_ID: 0.3}, Z: {X: 0.35, Z: 0.35, END_ID: 0.3},
+        Y: {END_ID: 0.99, X: 0.01}}
+
+
+def test_beam_search_beats_greedy_where_the_first_choice_leads_nowhere():
+    step, state = table_step(TRAP), (np.zeros((1, 1)),)
+    (greedy_ids, greedy_score), = greedy_search(step, state, max_tokens=6)
+    (beam_ids, beam_score), = beam_search(step, state, max_tokens=6, beam_width=2)
+    assert greedy_ids[0] == X and greedy_score < np.log(0.55 * 0.3)
+    assert beam_ids == [Y] and beam_score == pytest.approx(np.log(0.45 * 0.99))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_beam_width_one_is_greedy(alpha):
+    step, state = rnn_step()
+    greedy = greedy_search(step, state, max_tokens=7, alpha=alpha)
+    beam = beam_search(step, state, max_tokens=7, beam_width=1, alpha=alpha)
+    assert [ids for ids, _ in beam] == [ids for ids, _ in greedy]
+    assert [s for _, s in beam] == pytest.approx([s for _, s in greedy])
+
+
+def test_wide_beam_finds_the_exact_best_caption():
+    step, state = rnn_step(vocab=6, seed=3)  # words 4 and 5 and <end>: few enough to list every caption
+    found = beam_search(step, state, max_tokens=4, beam_width=64)  # wider than the number of candidates
+    for row, (ids, score) in enumerate(found):
+        best = max(exhaustive(step, (state[0][row : row + 1],), 4), key=lambda c: c[1])
+        assert ids == best[0] and score == pytest.approx(best[1])
+
+
+def exhaustive(step, state, max_tokens):
+    """Every caption of at most max_tokens tokens with its log-probability."""
+    for length in range(1, max_tokens + 1):
+        for words in itertools.product([4, 5, END_ID], repeat=length):
+            if END_ID in words[:-1] or words[0] == END_ID:  # at least one word
+                continue
+            tokens, total, s = [START_ID, *words], 0.0, state
+            for previous, token in zip(tokens, words):
+                log_probs, s = step(np.array([previous]), s)
+                total += log_probs[0, token]
+            if words[-1] == END_ID or length == max_tokens:
+                yield [w for w in words if w != END_ID], total
+
+
+def test_each_image_is_decoded_as_if_alone():
+    step, state = rnn_step()
+    together = beam_search(step, state, max_tokens=7, beam_width=3, alpha=0.7)
+    alone = [beam_search(step, (state[0][i : i + 1],), max_tokens=7, beam_width=3, alpha=0.7)[0] for i in range(6)]
+    assert [ids for ids, _ in together] == [ids for ids, _ in alone]
+    assert [s for _, s in together] == pytest.approx([s for _, s in alone])
+
+
+def test_length_normalisation_divides_by_length_to_the_alpha():
+    # "Y <end>" and "Y X <end>" are equally likely (0.5); normalised by length, the longer one wins
+    step, state = table_step({START_ID: {Y: 1.0}, Y: {END_ID: 0.5, X: 0.5}, X: {END_ID: 1.0}}), (np.zeros((1, 1)),)
+    (ids, score), = beam_search(step, state, max_tokens=5, beam_width=2, alpha=1.0)
+    assert ids == [Y, X] and score == pytest.approx(np.log(0.5) / 3)
+    (ids, score), = greedy_search(step, state, max_tokens=5, alpha=1.0)
+    assert ids == [Y] and score == pytest.approx(np.log(0.5) / 2)
+
+
+def test_a_caption_has_at_least_one_word():
+    step, state = table_step({START_ID: {END_ID: 0.9, X: 0.1}, X: {END_ID: 1.0}}), (np.zeros((1, 1)),)
+    assert beam_search(step, state, max_tokens=3, beam_width=2)[0][0] == [X]
+    assert greedy_search(step, state, max_tokens=3)[0][0] == [X]
+
+
+def test_captions_stop_at_max_tokens():
+    step, state = table_step({START_ID: {X: 1.0}, X: {X: 0.9, END_ID: 0.1}}), (np.zeros((2, 1)),)
+    assert [ids for ids, _ in beam_search(step, state, max_tokens=3, beam_width=2)] == [[X, X, X]] * 2
+    assert [ids for ids, _ in greedy_search(step, state, max_tokens=3)] == [[X, X, X]] * 2

@@ -1,0 +1,92 @@
+"""The exported captioner: a save/load round trip, raw bytes in, and the Beam RunInference handler."""
+import pickle
+import shutil
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import BeamAssertException, assert_that
+
+from altvoice.images import ImageError, decode_image
+from model.export import Captioner, export_captioner, load_captioner
+from model.handler import CaptionModelHandler
+from pipelines.options import UsageError
+
+
+@pytest.fixture(scope="module")
+def export_dir(trained):
+    return trained[0] / "export"
+
+
+@pytest.fixture(scope="module")
+def loaded(export_dir):
+    return load_captioner(str(export_dir))
+
+
+@pytest.fixture(scope="module")
+def images(dataset, loaded):
+    return {n: decode_image((dataset["root"] / "Images" / n).read_bytes(), loaded.image_size) for n in dataset["good"]}
+
+
+def test_save_and_load_give_the_same_captions(loaded, images, tmp_path):
+    card = {k: v for k, v in loaded.card.items() if k not in ("format", "decoder", "vocabulary")}
+    export_captioner(str(tmp_path / "again"), loaded.decoder_model, loaded.extractor, loaded.vocabulary, card)
+    again = load_captioner(str(tmp_path / "again"))
+    arrays = list(images.values())
+    for width in (1, 3):
+        before, after = loaded.caption_images(arrays, beam_width=width), again.caption_images(arrays, beam_width=width)
+        assert [c for c, _ in before] == [c for c, _ in after]
+        np.testing.assert_allclose([s for _, s in before], [s for _, s in after], rtol=1e-6)
+    assert again.card == loaded.card
+
+
+def test_captions_of_bytes_equal_captions_of_decoded_arrays(loaded, images, dataset):
+    captioner = Captioner(loaded.card, loaded.extractor, loaded.decoder_model, loaded.vocabulary, batch_size=5)
+    files = [(dataset["root"] / "Images" / n).read_bytes() for n in images]
+    assert [c for c, _ in captioner.caption_bytes(files)] == [c for c, _ in captioner.caption_images(list(images.values()))]
+
+
+def test_undecodable_bytes_raise_image_error_naming_the_item(loaded, dataset):
+    good = (dataset["root"] / "Images" / "red_1.jpg").read_bytes()
+    with pytest.raises(ImageError, match="image 1: ") as err:
+        loaded.caption_bytes([good, (dataset["root"] / "Images" / "notes.jpg").read_bytes()])
+    assert err.value.kind == "not_an_image"
+
+
+def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
+    with pytest.raises(UsageError, match="not an exported captioner"):
+        load_captioner(str(tmp_path))
+    damaged = shutil.copytree(export_dir, tmp_path / "damaged")
+    (damaged / "decoder.weights.h5").unlink()
+    with pytest.raises(UsageError, match="incomplete or damaged export"):
+        load_captioner(str(damaged))
+
+
+def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_dir, loaded, images):
+    handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4)))
+    expected = dict(zip(images, loaded.caption_images(list(images.values()), beam_width=2)))
+
+    def matches(results):
+        found = dict(results)
+        if found.keys() != expected.keys():
+            raise BeamAssertException(f"captioned {sorted(found)}")
+        for name, (caption, score) in found.items():
+            if caption != expected[name][0] or not np.isclose(score, expected[name][1], rtol=1e-5):
+                raise BeamAssertException(f"{name}: {caption, score} != {expected[name]}")
+
+    with TestPipeline() as p:
+        results = (
+            p
+            | beam.Create(list(images.items()))
+            | RunInference(KeyedModelHandler(handler))
+            | beam.MapTuple(lambda name, result: (name, result.inference))
+        )
+        assert_that(results, matches)
+
+
+def test_captioner_refuses_arrays_of_the_wrong_size(loaded):
+    with pytest.raises(ValueError, match="32x32x3"):
+        loaded.caption_images([np.zeros((40, 40, 3), np.uint8)])
+
