@@ -17,6 +17,7 @@ REQUIRES = [
     "gcsfs==2026.10.1",
     "google-cloud-texttospeech==2.38.0",
     "tqdm==4.70.1",
+    "tensorboard==2.21.0",
 ]
 
 setup(

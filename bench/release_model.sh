@@ -12,7 +12,7 @@ SHARED=${SHARED:-../shared}
 WORK=${WORK:-/tmp/altvoice-release}
 ALTVOICE=${ALTVOICE:-.venv/bin/altvoice}
 FLICKR=$SHARED/data/flickr8k
-TRAIN_FLAGS=${TRAIN_FLAGS:---train-embeddings --decay 0.5 --patience 4 --seed 1}
+TRAIN_FLAGS=${TRAIN_FLAGS:---train-embeddings --image-dropout 0.3 --decay 0.3 --patience 5 --seed 1}
 BEAM_WIDTH=${BEAM_WIDTH:-3}
 
 mkdir -p "$WORK"

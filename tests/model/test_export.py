@@ -6,7 +6,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that
 
 from altvoice.images import ImageError, decode_image
@@ -76,7 +76,7 @@ def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_d
             if caption != expected[name][0] or not np.isclose(score, expected[name][1], rtol=1e-5):
                 raise BeamAssertException(f"{name}: {caption, score} != {expected[name]}")
 
-    with TestPipeline() as p:
+    with test_pipeline.TestPipeline() as p:
         results = (
             p
             | beam.Create(list(images.items()))

@@ -94,6 +94,7 @@ def test_resume_continues_the_epoch_count_optimizer_and_weights(data, tmp_path, 
 def test_early_stopping_and_decay_keep_the_best_epoch_and_survive_a_restart(tmp_path):
     model = build_caption_model(10, 4, embedding_dim=3, units=4)
     train.compile_model(model, 1e-3)
+    model.optimizer.build(model.trainable_variables)  # as after a training step: its state is checkpointed
     state = {"data": "d", "epoch": 0, "best_epoch": 0, "best_val_loss": None, "wait": 0, "checkpoint": None,
              "train_seconds": 0.0, "history": []}
     callback = train.Checkpointer(str(tmp_path), state, patience=2, decay=0.5)
