@@ -2,8 +2,6 @@
 import numpy as np
 import tensorflow as tf
 
-SPLITS = ("train", "dev", "test")
-
 
 def make_example(image: str, features: np.ndarray, caption_ids: np.ndarray, num_words: int) -> bytes:
     """Serialises one (image features, encoded caption) pair."""

@@ -15,7 +15,7 @@ from altvoice.sources import list_sources, read_task
 from model.export import load_captioner, read_card, write_card
 from model.metrics import caption_metrics
 from model.options import EvaluateOptions, parse
-from pipelines.caption_files import detect_format, parse_line
+from pipelines.caption_files import parse_lines
 from pipelines.options import UsageError
 
 OPTIONS = EvaluateOptions  # the flags `altvoice evaluate --help` lists
@@ -31,16 +31,10 @@ def read_lines(path: str, flag: str) -> list[str]:
 
 def read_references(path: str, wanted: set[str]) -> dict[str, list[str]]:
     """{image: [captions]} for the wanted images; malformed lines are skipped."""
-    lines = read_lines(path, "--captions")
-    fmt = detect_format(path, lines[0] if lines else "")
     references = {}
-    for line in lines[1:] if fmt == "csv" and lines[0].lower().startswith("image") else lines:
-        try:
-            image, caption = parse_line(line, fmt)
-        except ValueError:
-            continue
-        if image in wanted and caption:
-            references.setdefault(image, []).append(caption)
+    for _, _, parsed in parse_lines(path, read_lines(path, "--captions")):
+        if not isinstance(parsed, ValueError) and parsed[0] in wanted and parsed[1]:
+            references.setdefault(parsed[0], []).append(parsed[1])
     return references
 
 

@@ -33,6 +33,19 @@ def parse_line(line: str, fmt: str) -> tuple[str, str]:
     return image, caption.strip()
 
 
+def parse_lines(path: str, lines: list[str]):
+    """(line number, line, (image, caption) or the ValueError) for each non-blank line of a captions
+    file; the format is detected from the path and the first line, a CSV header skipped."""
+    fmt = detect_format(path, lines[0] if lines else "")
+    start = 1 if fmt == "csv" and lines and lines[0].strip().lower().startswith("image") else 0
+    for number, line in enumerate(lines[start:], start + 1):
+        if line.strip():
+            try:
+                yield number, line, parse_line(line, fmt)
+            except ValueError as err:
+                yield number, line, err
+
+
 class ReadCaptions(beam.DoFn):
     """A captions file path -> (image, caption); malformed lines and empty captions become error records."""
 
@@ -43,16 +56,11 @@ class ReadCaptions(beam.DoFn):
         except OSError as err:
             yield tagged_error(path, "captions", "unreadable_captions", f"cannot read {path}: {err}")
             return
-        fmt = detect_format(path, lines[0] if lines else "")
-        start = 1 if fmt == "csv" and lines and lines[0].strip().lower().startswith("image") else 0
-        for number, line in enumerate(lines[start:], start + 1):
-            if not line.strip():
+        for number, line, parsed in parse_lines(path, lines):
+            if isinstance(parsed, ValueError):
+                yield tagged_error(f"{path}:{number}", "captions", "malformed_line", f"{parsed}: {line[:80]!r}")
                 continue
-            try:
-                image, caption = parse_line(line, fmt)
-            except ValueError as err:
-                yield tagged_error(f"{path}:{number}", "captions", "malformed_line", f"{err}: {line[:80]!r}")
-                continue
+            image, caption = parsed
             if not caption:
                 yield tagged_error(image, "captions", "empty_caption", f"empty caption at {path}:{number}")
                 continue
