@@ -6,6 +6,7 @@ import sys
 COMMANDS = {
     "preprocess": ("pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
     "train": ("model.train", "TFRecords -> trained caption model (checkpoints, TensorBoard) -> export"),
+    "ensemble": ("model.ensemble", "several exports of one backbone and vocabulary -> one ensemble export"),
     "evaluate": ("model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
     "caption": ("pipelines.caption", "caption image archives, write alt text and speech beside every image"),
     "demo": ("altvoice.demo", "run altvoice on sample photos that ship with scikit-image"),

@@ -6,7 +6,8 @@
             in a fresh process; wall time for N images, and the steady-state rate from a run of
             --small images and a run of N (the difference removes start-up);
   naive     one image at a time in one process: decode, features with model.predict, greedy
-            decoding with one model.predict over the whole prefix per word (the seed's way),
+            decoding with one model.predict over the whole prefix per word (the seed's way; an
+            ensemble's decoders each predict and their log-probabilities are averaged),
             synthesise, write;
   memory    peak RSS of the caption process for --memory-images (e.g. 1000 and 4000 images).
 """
@@ -61,13 +62,15 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     from altvoice.outputs import alt_text
     from altvoice.tts import get_synthesizer
     from model.decoder import BANNED_IDS, build_caption_model
-    from model.export import DECODER_FILE, load_captioner
+    from model.export import load_captioner
     from transforms.captions import END_ID, START_ID
 
     captioner = load_captioner(model_dir)
     extractor = captioner.extractor
-    decoder = build_caption_model(**captioner.card["decoder"])  # the whole training model, as the seed used it
-    decoder.load_weights(os.path.join(model_dir, DECODER_FILE))
+    decoders = []  # the whole training model(s), as the seed used it, one per decoder of an ensemble
+    for name in captioner.card.get("decoders", ["decoder.weights.h5"]):
+        decoders.append(build_caption_model(**captioner.card["decoder"]))
+        decoders[-1].load_weights(os.path.join(model_dir, name))
     synthesizer = get_synthesizer(tts)
     max_tokens = captioner.card["decoding"]["max_tokens"]
     names = sorted(os.listdir(folder))[:count]
@@ -79,9 +82,13 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
         features = extractor.predict(pixels[None], verbose=0)
         tokens = [START_ID]
         while len(tokens) < max_tokens:
-            logits = decoder.predict([features, np.asarray([tokens])], verbose=0)[0, -1]
-            logits[list(BANNED_IDS)] = -np.inf
-            tokens.append(int(np.argmax(logits)))
+            log_probs = []
+            for decoder in decoders:
+                logits = decoder.predict([features, np.asarray([tokens])], verbose=0)[0, -1]
+                log_probs.append(logits - np.logaddexp.reduce(logits))
+            scores = np.mean(log_probs, axis=0)
+            scores[list(BANNED_IDS)] = -np.inf
+            tokens.append(int(np.argmax(scores)))
             if tokens[-1] == END_ID:
                 break
         text = alt_text(captioner.words([t for t in tokens[1:] if t != END_ID]))

@@ -2,7 +2,8 @@
 
 Each backbone is a keras.applications model without its top, wrapped so that it takes
 [batch, size, size, 3] uint8 images and applies its own input preprocessing, so callers
-never need to know which scaling a backbone expects.
+never need to know which scaling a backbone expects. With `flip_average` the features are the
+mean of the image's and its mirror image's: less noisy, at twice the backbone's cost.
 """
 from typing import NamedTuple
 
@@ -56,7 +57,8 @@ def _local_copy(path: str) -> str:
     return local
 
 
-def build_feature_extractor(name: str, weights: str = "imagenet", image_size: int | None = None) -> keras.Model:
+def build_feature_extractor(name: str, weights: str = "imagenet", image_size: int | None = None,
+                            flip_average: bool = False) -> keras.Model:
     """A keras model: uint8 images [batch, size, size, 3] -> float32 features [batch, feature_size]."""
     spec = get_backbone(name)
     size = image_size or spec.default_size
@@ -64,7 +66,11 @@ def build_feature_extractor(name: str, weights: str = "imagenet", image_size: in
         input_shape=(size, size, 3), include_top=False, weights=weights_argument(weights), pooling="avg"
     )
     images = keras.Input((size, size, 3), dtype="uint8", name="images")
-    return keras.Model(images, base(ImagePreprocess(name)(images)), name=f"{name}_features")
+    pixels = ImagePreprocess(name)(images)
+    features = base(pixels)
+    if flip_average:
+        features = keras.layers.Average(name="flip_average")([features, base(keras.ops.flip(pixels, axis=2))])
+    return keras.Model(images, features, name=f"{name}_features")
 
 
 @keras.saving.register_keras_serializable("altvoice")

@@ -79,34 +79,42 @@ def prefix_model(model: keras.Model) -> keras.Model:
 class Decoder:
     """Compiled pieces for decoding: `encode(features)` once per image, then `step(tokens, state)` per token.
 
-    The state is (image vector, h, c), each [N, units]; the LSTM is advanced one token at a time,
+    Given several models of one architecture (an ensemble), the next-token distribution is their
+    normalised geometric mean: the mean of their log-probabilities, renormalised. The state is
+    (image vectors, h, c), each [N, models, units]; the LSTMs are advanced one token at a time,
     never re-run over the prefix.
     """
 
-    def __init__(self, model: keras.Model):
-        self.vocab_size = model.get_layer("embedding").input_dim
-        self.units = model.get_layer("lstm").units
-        feature_size = model.get_layer("image").kernel.shape[0]
-        image_layer, embedding, lstm = model.get_layer("image"), model.get_layer("embedding"), model.get_layer("lstm")
-        hidden, logits = model.get_layer("hidden"), model.get_layer("logits")
+    def __init__(self, models: keras.Model | list[keras.Model]):
+        models = models if isinstance(models, (list, tuple)) else [models]
+        configs = [{k: v for k, v in model_config(m).items() if not k.endswith("dropout")} for m in models]
+        if any(c != configs[0] for c in configs):
+            raise ValueError(f"an ensemble's decoders must have one architecture, got {configs}")
+        self.vocab_size, self.units = configs[0]["vocab_size"], configs[0]["units"]
+        layers = [[m.get_layer(n) for n in ("image", "embedding", "lstm", "hidden", "logits")] for m in models]
         banned = np.zeros(self.vocab_size, np.float32)
         banned[list(BANNED_IDS)] = -np.inf
-        vector = tf.TensorSpec([None, self.units], tf.float32)
+        vectors = tf.TensorSpec([None, len(models), self.units], tf.float32)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, feature_size], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, configs[0]["feature_size"]], tf.float32)])
         def encode(features):
-            return image_layer(features)
+            return tf.stack([image_layer(features) for image_layer, *_ in layers], axis=1)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), vector, vector, vector])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), vectors, vectors, vectors])
         def step(tokens, image, h, c):
-            _, h, c = lstm(embedding(tokens[:, None]), initial_state=[h, c])
-            scores = logits(hidden(image + h)) + banned
-            return tf.nn.log_softmax(scores), h, c
+            log_probs, hs, cs = [], [], []
+            for k, (_, embedding, lstm, hidden, logits) in enumerate(layers):
+                _, h_k, c_k = lstm(embedding(tokens[:, None]), initial_state=[h[:, k], c[:, k]])
+                log_probs.append(tf.nn.log_softmax(logits(hidden(image[:, k] + h_k)) + banned))
+                hs.append(h_k)
+                cs.append(c_k)
+            mean = log_probs[0] if len(log_probs) == 1 else tf.nn.log_softmax(tf.add_n(log_probs) / len(log_probs))
+            return mean, tf.stack(hs, axis=1), tf.stack(cs, axis=1)
 
         self._encode, self._step = encode, step
 
     def encode(self, features: np.ndarray) -> tuple:
-        """The initial decoding state of each image: (image vector, zero h, zero c)."""
+        """The initial decoding state of each image: (image vectors, zero h, zero c)."""
         image = self._encode(np.asarray(features, np.float32)).numpy()
         zeros = np.zeros_like(image)
         return image, zeros, zeros

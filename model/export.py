@@ -3,6 +3,7 @@
     model_card.json          what the model is: backbone, decoder sizes, vocabulary, decoding, training, metrics
     backbone.weights.h5      the CNN (rebuilt by model.backbones.build_feature_extractor)
     decoder.weights.h5       the merge decoder (rebuilt by model.decoder.build_caption_model)
+    decoder-N.weights.h5     more decoders of an ensemble (N = 2, 3, ...; the card lists them)
     vocabulary.txt           one token a line, line i = id i
 
 Loading needs only altvoice: `load_captioner(path).caption_bytes([...])`.
@@ -22,16 +23,24 @@ CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
 FORMAT = "altvoice-captioner/1"
 
 
-def export_captioner(export_dir: str, decoder, extractor, vocabulary: list[str], card: dict) -> dict:
-    """Writes the decoder, the backbone, the vocabulary and the model card (to any fsspec URL)."""
+def decoder_files(count: int) -> list[str]:
+    return [DECODER_FILE] + [DECODER_FILE.replace(".", f"-{n}.", 1) for n in range(2, count + 1)]
+
+
+def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str], card: dict) -> dict:
+    """Writes the decoder (or a list of them: an ensemble), the backbone, the vocabulary and the model card
+    (to any fsspec URL)."""
     from model.decoder import build_caption_model, model_config
 
-    card = {"format": FORMAT, **card, "decoder": model_config(decoder),
+    decoders = decoders if isinstance(decoders, (list, tuple)) else [decoders]
+    files = decoder_files(len(decoders))
+    card = {"format": FORMAT, **card, "decoder": model_config(decoders[0]), "decoders": files,
             "vocabulary": {"file": VOCABULARY_FILE, "size": len(vocabulary)}}
-    weights_only = build_caption_model(**card["decoder"])  # keras would save a compiled model's optimizer too
-    weights_only.set_weights(decoder.get_weights())
     with tempfile.TemporaryDirectory(prefix="altvoice-export-") as local:
-        weights_only.save_weights(os.path.join(local, DECODER_FILE))
+        for decoder, name in zip(decoders, files):
+            weights_only = build_caption_model(**model_config(decoder))  # keras would save the optimizer too
+            weights_only.set_weights(decoder.get_weights())
+            weights_only.save_weights(os.path.join(local, name))
         extractor.save_weights(os.path.join(local, BACKBONE_FILE))
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
@@ -39,7 +48,7 @@ def export_captioner(export_dir: str, decoder, extractor, vocabulary: list[str],
             json.dump(card, f, indent=2)
         fs, path = fsspec.core.url_to_fs(export_dir)
         fs.makedirs(path, exist_ok=True)
-        for name in (DECODER_FILE, BACKBONE_FILE, VOCABULARY_FILE, CARD_FILE):  # the card last: it marks a whole export
+        for name in (*files, BACKBONE_FILE, VOCABULARY_FILE, CARD_FILE):  # the card last: it marks a whole export
             fs.put_file(os.path.join(local, name), f"{path.rstrip('/')}/{name}")
     return card
 
@@ -63,13 +72,13 @@ def write_card(model_dir: str, card: dict) -> None:
 
 
 class Captioner:
-    """Backbone + decoder + vocabulary: images in, (caption, score) out. See `model.decoding` for the score."""
+    """Backbone + decoder(s) + vocabulary: images in, (caption, score) out. See `model.decoding` for the score."""
 
-    def __init__(self, card: dict, extractor, decoder_model, vocabulary: list[str], batch_size: int = 64):
+    def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64):
         from model.decoder import Decoder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
-        self.decoder_model, self.decoder = decoder_model, Decoder(decoder_model)
+        self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
         self.image_size = card["backbone"]["image_size"]
 
     def caption_images(self, images: list[np.ndarray], beam_width: int | None = None,
@@ -114,16 +123,19 @@ def load_captioner(model_dir: str, batch_size: int = 64) -> Captioner:
     from model.decoder import build_caption_model
 
     card = read_card(model_dir)
+    files = card.get("decoders", [DECODER_FILE])
     with tempfile.TemporaryDirectory(prefix="altvoice-model-") as local:
         fs, path = fsspec.core.url_to_fs(model_dir)
         try:
-            for name in (DECODER_FILE, BACKBONE_FILE, VOCABULARY_FILE):
+            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             backbone = card["backbone"]
-            extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"])
+            extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"],
+                                                backbone.get("flip_average", False))
             extractor.load_weights(os.path.join(local, BACKBONE_FILE))
-            decoder = build_caption_model(**card["decoder"])
-            decoder.load_weights(os.path.join(local, DECODER_FILE))
+            decoders = [build_caption_model(**card["decoder"]) for _ in files]  # dropout rates don't matter here
+            for decoder, name in zip(decoders, files):
+                decoder.load_weights(os.path.join(local, name))
             with open(os.path.join(local, VOCABULARY_FILE), encoding="utf-8") as f:
                 vocabulary = f.read().splitlines()
         except (OSError, ValueError, KeyError) as err:
@@ -132,4 +144,4 @@ def load_captioner(model_dir: str, batch_size: int = 64) -> Captioner:
     if len(vocabulary) != card["vocabulary"]["size"]:
         raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {len(vocabulary)} words, the card says "
                          f"{card['vocabulary']['size']}; export it again")
-    return Captioner(card, extractor, decoder, vocabulary, batch_size)
+    return Captioner(card, extractor, decoders, vocabulary, batch_size)

@@ -72,6 +72,17 @@ class TrainOptions:
         _add_decoding_args(parser, beam_default=3)
 
 
+class EnsembleOptions:
+    """Flags of `altvoice ensemble`."""
+
+    REQUIRED = ("models", "output")
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--models", nargs="+", help="exports of one backbone and vocabulary (train with other seeds)")
+        parser.add_argument("--output", help="the ensemble's export directory")
+
+
 class EvaluateOptions:
     """Flags of `altvoice evaluate`."""
 

@@ -17,8 +17,9 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
     Holds only its configuration, so it pickles; the model is built once per worker.
     """
 
-    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64):
+    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64, flip_average: bool = False):
         self._backbone, self._weights, self._size, self._batch_size = backbone, weights, image_size, batch_size
+        self._flip_average = flip_average
 
     def load_model(self):
         """The backbone as one traced function: any batch size, no retracing for a short last batch."""
@@ -26,7 +27,7 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
         from model.backbones import build_feature_extractor
 
-        model = build_feature_extractor(self._backbone, self._weights, self._size)
+        model = build_feature_extractor(self._backbone, self._weights, self._size, self._flip_average)
         signature = tf.TensorSpec([None, self._size, self._size, 3], tf.uint8)
         return tf.function(lambda images: model(images, training=False), input_signature=[signature])
 

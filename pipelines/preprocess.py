@@ -159,7 +159,8 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
         lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
     ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
-    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64)
+    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64,
+                                      bool(opts.flip_average))
     features = listed_images | "Features" >> ExtractFeatures(handler, size)
     _ = features["features"] | "Progress" >> beam.ParDo(ShowProgress("images featurized"))
 
@@ -242,6 +243,7 @@ def write_summary(opts: PreprocessOptions) -> dict:
         "backbone": opts.backbone,
         "backbone_weights": opts.backbone_weights,
         "image_size": opts.image_size or spec.default_size,
+        "flip_average": bool(opts.flip_average),
         "feature_size": spec.feature_size,
         "captions": opts.captions,
         "images": opts.images,

@@ -28,3 +28,14 @@ def test_weights_file_is_loaded(tmp_path):
 def test_unknown_backbone_names_the_choices():
     with pytest.raises(ValueError, match="mobilenet_v2"):
         get_backbone("vgg99")
+
+
+def test_flip_average_is_the_mean_of_the_image_and_its_mirror_image():
+    keras.utils.set_random_seed(3)
+    plain = build_feature_extractor("mobilenet_v2", "none", 32)
+    flipped = build_feature_extractor("mobilenet_v2", "none", 32, flip_average=True)
+    flipped.set_weights(plain.get_weights())
+    images = np.random.default_rng(1).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    expected = (plain.predict_on_batch(images) + plain.predict_on_batch(images[:, :, ::-1])) / 2
+    np.testing.assert_allclose(flipped.predict_on_batch(images), expected, atol=1e-5)
+    np.testing.assert_allclose(flipped.predict_on_batch(images[:, :, ::-1]), expected, atol=1e-5)

@@ -67,3 +67,8 @@ def test_glove_initialises_a_frozen_embedding_unless_asked():
         "embedding").trainable
     with pytest.raises(ValueError, match="rows"):
         build_caption_model(VOCAB + 1, FEATURES, embeddings=matrix)
+
+
+def test_an_ensemble_needs_decoders_of_one_architecture(model):
+    with pytest.raises(ValueError, match="one architecture"):
+        Decoder([model, build_caption_model(VOCAB, FEATURES, embedding_dim=8, units=20)])

@@ -32,7 +32,7 @@ def images(dataset, loaded):
 
 def test_save_and_load_give_the_same_captions(loaded, images, tmp_path):
     card = {k: v for k, v in loaded.card.items() if k not in ("format", "decoder", "vocabulary")}
-    export_captioner(str(tmp_path / "again"), loaded.decoder_model, loaded.extractor, loaded.vocabulary, card)
+    export_captioner(str(tmp_path / "again"), loaded.decoder_models, loaded.extractor, loaded.vocabulary, card)
     again = load_captioner(str(tmp_path / "again"))
     arrays = list(images.values())
     for width in (1, 3):
@@ -43,7 +43,7 @@ def test_save_and_load_give_the_same_captions(loaded, images, tmp_path):
 
 
 def test_captions_of_bytes_equal_captions_of_decoded_arrays(loaded, images, dataset):
-    captioner = Captioner(loaded.card, loaded.extractor, loaded.decoder_model, loaded.vocabulary, batch_size=5)
+    captioner = Captioner(loaded.card, loaded.extractor, loaded.decoder_models, loaded.vocabulary, batch_size=5)
     files = [(dataset["root"] / "Images" / n).read_bytes() for n in images]
     assert [c for c, _ in captioner.caption_bytes(files)] == [c for c, _ in captioner.caption_images(list(images.values()))]
 

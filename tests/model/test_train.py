@@ -49,6 +49,17 @@ def test_the_export_captions_raw_bytes_from_the_features_preprocess_made(trained
         assert caption and set(caption.split()) <= vocabulary and np.isfinite(score) and score < 0
 
 
+def test_a_flip_averaged_preprocess_gives_a_flip_averaged_export(data, tmp_path, train_argv):
+    summary = json.loads((data / "summary.json").read_text())
+    (data / "summary.json").write_text(json.dumps({**summary, "flip_average": True}))
+    card = train.run(train_argv(data, tmp_path / "run", "--epochs", "1"))
+    assert card["backbone"]["flip_average"] is True
+    extractor = load_captioner(str(tmp_path / "run" / "export")).extractor
+    images = np.random.default_rng(4).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(extractor.predict_on_batch(images), extractor.predict_on_batch(images[:, :, ::-1]),
+                               atol=1e-5)
+
+
 def read_records(data, split, convert):
     summary = load_summary(str(data))
     spec = feature_spec(summary["feature_size"], summary["max_length"])
