@@ -23,7 +23,7 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/prep/summary.json" ]; then
   "$ALTVOICE" preprocess --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images" \
     --train-split "$FLICKR/Flickr_8k.trainImages.txt" --dev-split "$FLICKR/Flickr_8k.devImages.txt" \
-    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 --flip-average \
+    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 --flip-features \
     --backbone-weights "$SHARED/models/mobilenet_v2_1.00_160_imagenet_notop.weights.h5" \
     --min-word-count 5 --glove "$SHARED/data/glove/glove.6B.200d.flickr8k.txt"
 fi
