@@ -12,6 +12,7 @@ REQUIRES = [
     "tf_keras==2.21.0",
     "keras==3.15.1",
     "numpy==2.4.6",
+    "h5py==3.14.0",
     "pillow==12.3.0",
     "fsspec==2026.9.0",
     "gcsfs==2026.10.1",

@@ -13,8 +13,8 @@ SHARED=${SHARED:-../shared}
 WORK=${WORK:-/tmp/altvoice-release}
 ALTVOICE=${ALTVOICE:-.venv/bin/altvoice}
 FLICKR=$SHARED/data/flickr8k
-TRAIN_FLAGS=${TRAIN_FLAGS:---train-embeddings --image-dropout 0.3 --decay 0.3 --patience 5}
-SEEDS=${SEEDS:-1 2 3}
+TRAIN_FLAGS=${TRAIN_FLAGS:---train-embeddings --image-dropout 0.3 --decay 0.3 --patience 5 --flip-average}
+SEEDS=${SEEDS:-1 2 3 4 5}
 BEAM_WIDTH=${BEAM_WIDTH:-3}
 EVALUATE=("$ALTVOICE" evaluate --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images"
           --split-file "$FLICKR/Flickr_8k.devImages.txt" --beam-width "$BEAM_WIDTH")
@@ -23,7 +23,7 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/prep/summary.json" ]; then
   "$ALTVOICE" preprocess --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images" \
     --train-split "$FLICKR/Flickr_8k.trainImages.txt" --dev-split "$FLICKR/Flickr_8k.devImages.txt" \
-    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 --flip-features \
+    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 \
     --backbone-weights "$SHARED/models/mobilenet_v2_1.00_160_imagenet_notop.weights.h5" \
     --min-word-count 5 --glove "$SHARED/data/glove/glove.6B.200d.flickr8k.txt"
 fi
@@ -40,7 +40,7 @@ for seed in $SEEDS; do
 done
 rm -rf "$WORK/ensemble"
 if [ "${#members[@]}" -gt 1 ]; then
-  "$ALTVOICE" ensemble --models "${members[@]}" --output "$WORK/ensemble"
+  "$ALTVOICE" ensemble --models "${members[@]}" --output "$WORK/ensemble" --float16
 else
   cp -r "${members[0]}" "$WORK/ensemble"
 fi

@@ -50,9 +50,9 @@ def seed_samples(data: str, summary: dict, count: int):
     """The seed's expansion of the first `count` captions: (features, padded prefix) -> next word."""
     import tensorflow as tf
 
-    from altvoice.records import record_pattern, summary_spec
+    from altvoice.records import feature_spec, record_pattern
 
-    spec = summary_spec(summary)
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
     features, prefixes, targets = [], [], []
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(record_pattern(data, "train"))).take(count)
     for record in records:

@@ -3,8 +3,7 @@
 Each backbone is a keras.applications model without its top, wrapped so that it takes
 [batch, size, size, 3] uint8 images and applies its own input preprocessing, so callers
 never need to know which scaling a backbone expects. With `flip_average` the features are the
-mean of the image's and its mirror image's (for models trained with preprocess --flip-features),
-at twice the backbone's cost.
+mean of the image's and its mirror image's (test-time augmentation), at twice the backbone's cost.
 """
 from typing import NamedTuple
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from altvoice.records import record_pattern, summary_spec
+from altvoice.records import feature_spec, record_pattern
 from pipelines.options import UsageError
 from transforms.captions import RESERVED_TOKENS
 
@@ -57,7 +57,7 @@ def split_files(data_dir: str, split: str) -> list[str]:
 
 def scan_split(data_dir: str, split: str, summary: dict) -> int:
     """Reads a split once: checks every record against the summary's shapes and vocabulary; returns its size."""
-    spec = summary_spec(summary)
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
     records = tf.data.TFRecordDataset(split_files(data_dir, split)).batch(1024)
     count, top = 0, 0
     try:
@@ -78,26 +78,14 @@ def scan_split(data_dir: str, split: str, summary: dict) -> int:
     return count
 
 
-def random_flip(example: dict) -> dict:
-    """The image's or its mirror image's features, at random."""
-    flip = tf.random.uniform([]) < 0.5
-    return {**example, "features": tf.where(flip, example["flipped_features"], example["features"])}
-
-
-def flip_average(example: dict) -> dict:
-    return {**example, "features": (example["features"] + example["flipped_features"]) / 2}
-
-
 def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, shuffle: bool = False,
                     seed: int | None = None) -> tf.data.Dataset:
     """Batches ((features, caption_ids[:, :-1]), caption_ids[:, 1:]) for teacher forcing.
 
     Each batch is cut to its longest caption. Shuffled (training) batches also group captions
-    of similar length, so that little time goes into padding. Records with the mirror image's
-    features (preprocess --flip-features) give, when shuffled, the image's or the mirror image's
-    features at random (augmentation), otherwise their mean (what the export computes).
+    of similar length, so that little time goes into padding.
     """
-    spec = summary_spec(summary)
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
     files = tf.data.Dataset.from_tensor_slices(split_files(data_dir, split))
     if shuffle:
         files = files.shuffle(len(files), seed=seed)
@@ -105,8 +93,6 @@ def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, s
     if shuffle:
         records = records.shuffle(20_000, seed=seed)
     examples = records.map(lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
-    if "flipped_features" in spec:
-        examples = examples.map(random_flip if shuffle else flip_average)  # sequential: the random draws repeat
     if shuffle:
         boundaries = list(range(8, min(summary["max_length"], 26), 2))
         batches = examples.bucket_by_sequence_length(

@@ -48,6 +48,7 @@ def run(argv=None) -> dict:
     card = {k: v for k, v in first.items() if k not in ("format", "decoder", "decoders", "vocabulary", "metrics")}
     card.update(ensemble=members, metrics={})
     decoders = [d for c in captioners for d in c.decoder_models]
-    card = export_captioner(args.output, decoders, captioners[0].extractor, captioners[0].vocabulary, card)
+    card = export_captioner(args.output, decoders, captioners[0].extractor, captioners[0].vocabulary, card,
+                            float16=args.float16)
     logging.info("wrote an ensemble of %d decoders to %s", len(decoders), args.output)
     return card

@@ -27,20 +27,24 @@ def decoder_files(count: int) -> list[str]:
     return [DECODER_FILE] + [DECODER_FILE.replace(".", f"-{n}.", 1) for n in range(2, count + 1)]
 
 
-def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str], card: dict) -> dict:
+def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str], card: dict,
+                     float16: bool = False) -> dict:
     """Writes the decoder (or a list of them: an ensemble), the backbone, the vocabulary and the model card
-    (to any fsspec URL)."""
+    (to any fsspec URL). `float16` stores the decoders' weights at half size (loaded back as float32)."""
     from model.decoder import build_caption_model, model_config
 
     decoders = decoders if isinstance(decoders, (list, tuple)) else [decoders]
     files = decoder_files(len(decoders))
     card = {"format": FORMAT, **card, "decoder": model_config(decoders[0]), "decoders": files,
+            "decoder_weights": "float16" if float16 else "float32",
             "vocabulary": {"file": VOCABULARY_FILE, "size": len(vocabulary)}}
     with tempfile.TemporaryDirectory(prefix="altvoice-export-") as local:
         for decoder, name in zip(decoders, files):
             weights_only = build_caption_model(**model_config(decoder))  # keras would save the optimizer too
             weights_only.set_weights(decoder.get_weights())
             weights_only.save_weights(os.path.join(local, name))
+            if float16:
+                halve(os.path.join(local, name))
         extractor.save_weights(os.path.join(local, BACKBONE_FILE))
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
@@ -51,6 +55,25 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
         for name in (*files, BACKBONE_FILE, VOCABULARY_FILE, CARD_FILE):  # the card last: it marks a whole export
             fs.put_file(os.path.join(local, name), f"{path.rstrip('/')}/{name}")
     return card
+
+
+def halve(weights_file: str) -> None:
+    """Rewrites a keras .weights.h5 file with its float32 arrays as float16 (keras casts them back on load)."""
+    import h5py
+
+    def copy(source, target):
+        target.attrs.update(source.attrs)
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+            else:
+                data = item[()]
+                target.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+                target[name].attrs.update(item.attrs)
+
+    with h5py.File(weights_file, "r") as source, h5py.File(weights_file + ".half", "w") as target:
+        copy(source, target)
+    os.replace(weights_file + ".half", weights_file)
 
 
 def read_card(model_dir: str) -> dict:

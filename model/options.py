@@ -68,6 +68,9 @@ class TrainOptions:
                             help="fine-tune the GloVe embeddings (frozen by default)")
         parser.add_argument("--backbone-weights", "--backbone_weights", dest="backbone_weights", default=None,
                             help="backbone weights for the export (default: those preprocess used)")
+        parser.add_argument("--flip-average", "--flip_average", dest="flip_average", action="store_true",
+                            help="the export captions from the mean of the features of each image and its mirror "
+                                 "image (test-time augmentation: twice the backbone cost, better captions)")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
         _add_decoding_args(parser, beam_default=3)
 
@@ -81,6 +84,8 @@ class EnsembleOptions:
     def _add_argparse_args(cls, parser):
         parser.add_argument("--models", nargs="+", help="exports of one backbone and vocabulary (train with other seeds)")
         parser.add_argument("--output", help="the ensemble's export directory")
+        parser.add_argument("--float16", action="store_true",
+                            help="store the decoders' weights as float16: half the size (computed in float32)")
 
 
 class EvaluateOptions:

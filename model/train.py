@@ -125,8 +125,7 @@ def backbone_for_export(args, summary: dict) -> tuple[keras.Model, str]:
     """The backbone the features came from, built before training so that a bad weights path fails fast."""
     weights = args.backbone_weights or summary["backbone_weights"]
     try:
-        extractor = build_feature_extractor(summary["backbone"], weights, summary["image_size"],
-                                            summary.get("flip_features", False))
+        extractor = build_feature_extractor(summary["backbone"], weights, summary["image_size"], args.flip_average)
     except Exception as err:  # keras raises OSError, ValueError or a download error for a bad weights source
         raise UsageError(f"backbone weights {weights!r} can't be loaded ({err}); pass --backbone-weights with "
                          "the file preprocess used") from None
@@ -171,7 +170,7 @@ def run(argv=None) -> dict:
 
     card = export_captioner(f"{out}/export", model, extractor, vocabulary, {
         "backbone": {"name": summary["backbone"], "weights": weights, "image_size": summary["image_size"],
-                     "flip_average": summary.get("flip_features", False),
+                     "flip_average": args.flip_average,
                      "feature_size": summary["feature_size"]},
         "decoding": {"beam_width": args.beam_width, "alpha": DEFAULT_ALPHA if args.alpha is None else args.alpha,
                      "max_tokens": summary["max_length"] - 1},

@@ -14,13 +14,11 @@ FAILED = "failed"  # tag of the names of images that could not be decoded
 class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
     """RunInference handler for a keras backbone: uint8 [size, size, 3] arrays -> feature vectors.
 
-    With `flip` each result is the pair (image's features, mirror image's features).
     Holds only its configuration, so it pickles; the model is built once per worker.
     """
 
-    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64, flip: bool = False):
+    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64):
         self._backbone, self._weights, self._size, self._batch_size = backbone, weights, image_size, batch_size
-        self._flip = flip
 
     def load_model(self):
         """The backbone as one traced function: any batch size, no retracing for a short last batch."""
@@ -30,16 +28,12 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
         model = build_feature_extractor(self._backbone, self._weights, self._size)
         signature = tf.TensorSpec([None, self._size, self._size, 3], tf.uint8)
-        if self._flip:
-            return tf.function(lambda images: tf.stack([model(images, training=False),
-                                                        model(images[:, :, ::-1], training=False)], axis=1),
-                               input_signature=[signature])
         return tf.function(lambda images: model(images, training=False), input_signature=[signature])
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
         features = model(np.stack(batch)).numpy()
         beam.metrics.Metrics.counter("altvoice", "images_featurized").inc(len(batch))
-        return [PredictionResult(None, tuple(f) if self._flip else f) for f in features]
+        return [PredictionResult(None, f) for f in features]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}

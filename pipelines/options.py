@@ -52,9 +52,6 @@ class PreprocessOptions(JobOptions):
         )
         parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=None,
                             help="square input size for the backbone (default: the backbone's own)")
-        parser.add_argument("--flip-features", "--flip_features", dest="flip_features", action="store_true",
-                            help="also store the mirror image's features (twice the backbone cost): training sees "
-                                 "either at random, and the model captions from their mean")
         parser.add_argument("--min-word-count", "--min_word_count", dest="min_word_count", type=int, default=10,
                             help="keep words seen at least this often in the train split")
         parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=40,

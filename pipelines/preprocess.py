@@ -94,8 +94,7 @@ class JoinImage(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("events", "truncated_captions")
             emitted += 1
             yield beam.pvalue.TaggedOutput("events", f"{split}/captions")
-            image_features, flipped = features[0] if isinstance(features[0], tuple) else (features[0], None)
-            yield split, make_example(name, image_features, ids, num_words, flipped)
+            yield split, make_example(name, features[0], ids, num_words)
         if emitted:
             beam.metrics.Metrics.counter("altvoice", "images_processed").inc()
             yield beam.pvalue.TaggedOutput("events", f"{captions[0][0]}/images")
@@ -160,8 +159,7 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
         lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
     ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
-    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64,
-                                      bool(opts.flip_features))
+    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64)
     features = listed_images | "Features" >> ExtractFeatures(handler, size)
     _ = features["features"] | "Progress" >> beam.ParDo(ShowProgress("images featurized"))
 
@@ -244,7 +242,6 @@ def write_summary(opts: PreprocessOptions) -> dict:
         "backbone": opts.backbone,
         "backbone_weights": opts.backbone_weights,
         "image_size": opts.image_size or spec.default_size,
-        "flip_features": bool(opts.flip_features),
         "feature_size": spec.feature_size,
         "captions": opts.captions,
         "images": opts.images,

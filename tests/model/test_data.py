@@ -35,36 +35,3 @@ def test_glove_words_keep_their_vectors_and_missing_ones_get_random_ones(prepare
     assert 0 < found.sum() < len(found) - 1
     np.testing.assert_array_equal(matrix[found], written[found])
     assert not matrix[0].any() and matrix[1:][~found[1:]].all(axis=1).all()
-
-
-def test_mirror_image_features_are_drawn_at_random_for_training_and_averaged_otherwise(prepared, tmp_path):
-    import json
-    import shutil
-
-    import tensorflow as tf
-
-    from altvoice.records import make_example, record_pattern, summary_spec
-
-    data = shutil.copytree(prepared, tmp_path / "data")
-    summary = load_summary(str(data))
-    originals = []
-    for split in ("train", "dev"):
-        for path in tf.io.gfile.glob(record_pattern(str(data), split)):
-            records = [tf.io.parse_single_example(r, summary_spec(summary)) for r in tf.data.TFRecordDataset(path)]
-            with tf.io.TFRecordWriter(path) as writer:
-                for e in records:
-                    features = e["features"].numpy()
-                    originals.append(features)
-                    writer.write(make_example(e["image"].numpy().decode(), features, e["caption_ids"].numpy(),
-                                              e["num_words"].numpy(), features + 1.0))
-    (data / "summary.json").write_text(json.dumps({**summary, "flip_features": True}))
-    originals = np.unique(np.stack(originals), axis=0)
-
-    def kinds(split, shuffle):
-        rows = np.concatenate([f for f, _, _ in batches(data, split, shuffle)])
-        return [next(k for k, shift in (("image", 0.0), ("mirror", 1.0), ("mean", 0.5))
-                     if np.isclose(rows[i] - shift, originals, atol=1e-5).all(axis=1).any()) for i in range(len(rows))]
-
-    assert set(kinds("dev", shuffle=False)) == {"mean"}
-    train = kinds("train", shuffle=True)
-    assert set(train) == {"image", "mirror"} and 10 <= train.count("mirror") <= 30  # 40 captions, p = 0.5

@@ -37,6 +37,20 @@ def test_an_export_twice_captions_as_the_export_alone(trained, images, tmp_path)
         np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-5)
 
 
+def test_float16_weights_halve_the_files_and_keep_the_captions(trained, second, images, tmp_path):
+    members = [str(trained[0] / "export"), str(second)]
+    full = ensemble.run(["--models", *members, "--output", str(tmp_path / "full")])
+    half = ensemble.run(["--models", *members, "--output", str(tmp_path / "half"), "--float16"])
+    assert (full["decoder_weights"], half["decoder_weights"]) == ("float32", "float16")
+    for name in half["decoders"]:
+        size, full_size = (tmp_path / "half" / name).stat().st_size, (tmp_path / "full" / name).stat().st_size
+        assert size < 0.6 * full_size
+    expected = load_captioner(str(tmp_path / "full")).caption_images(images)
+    found = load_captioner(str(tmp_path / "half")).caption_images(images)
+    assert [c for c, _ in found] == [c for c, _ in expected]
+    np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], atol=0.01)
+
+
 def test_the_ensemble_averages_its_members_log_probabilities(trained, second, images, tmp_path):
     members = [str(trained[0] / "export"), str(second)]
     card = ensemble.run(["--models", *members, "--output", str(tmp_path / "pair")])

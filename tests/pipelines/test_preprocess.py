@@ -9,7 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
 from testdata import SCENES
-from altvoice.records import feature_spec, record_pattern, summary_spec
+from altvoice.records import feature_spec, record_pattern
 from pipelines.options import PreprocessOptions, UsageError
 from pipelines.preprocess import build_pipeline, check_inputs, write_summary
 from transforms.captions import clean_captions
@@ -138,28 +138,3 @@ def test_images_from_a_gcs_bucket(dataset, gcs, tmp_path):
     featurized, summary = preprocess(dataset, f"{gcs}/flickr", tmp_path)
     assert featurized == len(dataset["good"])
     assert summary["splits"]["train"]["images"] == len(dataset["train"])
-
-
-def test_flip_features_stores_the_mirror_images_features_too(dataset, tmp_path):
-    import keras
-
-    from altvoice.images import decode_image
-    from model.backbones import build_feature_extractor
-
-    keras.utils.set_random_seed(2)
-    weights = tmp_path / "backbone.weights.h5"
-    build_feature_extractor("mobilenet_v2", "none", 32).layers[-1].save_weights(weights)
-    featurized, summary = preprocess(dataset, str(dataset["root"] / "Images"), tmp_path / "out",
-                                     "--flip-features", "--backbone-weights", str(weights))
-    assert summary["flip_features"] is True and featurized == len(dataset["good"])
-    extractor = build_feature_extractor("mobilenet_v2", str(weights), 32)
-    count = 0
-    for split in ("train", "dev"):
-        for record in tf.data.TFRecordDataset(tf.io.gfile.glob(record_pattern(str(tmp_path / "out"), split))):
-            example = tf.io.parse_single_example(record, summary_spec(summary))
-            pixels = decode_image((dataset["root"] / "Images" / example["image"].numpy().decode()).read_bytes(), 32)
-            image, mirror = extractor.predict_on_batch(np.stack([pixels, pixels[:, ::-1]]))
-            np.testing.assert_allclose(example["features"].numpy(), image, rtol=1e-3, atol=1e-5)
-            np.testing.assert_allclose(example["flipped_features"].numpy(), mirror, rtol=1e-3, atol=1e-5)
-            count += 1
-    assert count == summary["splits"]["train"]["captions"] + summary["splits"]["dev"]["captions"]
