@@ -140,8 +140,9 @@ class Captioner:
         return " ".join(self.vocabulary[i] for i in ids)
 
 
-def load_captioner(model_dir: str, batch_size: int = 64) -> Captioner:
-    """Loads an export written by `export_captioner` (local or any fsspec URL)."""
+def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | None = None) -> Captioner:
+    """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides
+    the card's test-time augmentation setting (for measuring it)."""
     from model.backbones import build_feature_extractor
     from model.decoder import build_caption_model
 
@@ -153,8 +154,9 @@ def load_captioner(model_dir: str, batch_size: int = 64) -> Captioner:
             for name in (*files, BACKBONE_FILE, VOCABULARY_FILE):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             backbone = card["backbone"]
-            extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"],
-                                                backbone.get("flip_average", False))
+            if flip_average is None:
+                flip_average = backbone.get("flip_average", False)
+            extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average)
             extractor.load_weights(os.path.join(local, BACKBONE_FILE))
             decoders = [build_caption_model(**card["decoder"]) for _ in files]  # dropout rates don't matter here
             for decoder, name in zip(decoders, files):

@@ -104,4 +104,6 @@ class EvaluateOptions:
                             help="images captioned at once")
         parser.add_argument("--update-model-card", "--update_model_card", dest="update_model_card",
                             action="store_true", help="also record the metrics in the model's model_card.json")
+        parser.add_argument("--flip-average", "--flip_average", dest="flip_average", choices=("on", "off"),
+                            default=None, help="override the model's test-time flip averaging (default: as exported)")
         _add_decoding_args(parser, beam_default=None)

@@ -33,15 +33,17 @@ def test_scores_the_split_and_lists_missing_and_broken_images(argv, dataset, tmp
     assert json.loads((tmp_path / "dev.json").read_text()) == report
     captions = json.loads((tmp_path / "dev.captions.json").read_text())
     assert sorted(captions) == sorted(dataset["dev"]) and all(isinstance(c, str) and c for c in captions.values())
-    assert report["decoding"] == {"beam_width": 3, "alpha": 0.7}
+    assert report["decoding"] == {"beam_width": 3, "alpha": 0.7, "flip_average": False}
 
 
 def test_decoding_flags_and_the_model_card_update(argv, dataset, trained, tmp_path):
     model = shutil.copytree(trained[0] / "export", tmp_path / "export")
-    report = evaluate.run(argv(dataset["dev"], "--beam-width", "1", "--alpha", "0", "--update-model-card", model=model))
-    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0}
+    report = evaluate.run(argv(dataset["dev"], "--beam-width", "1", "--alpha", "0", "--update-model-card",
+                               "--flip-average", "on", model=model))
+    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "flip_average": True}
     card = json.loads((model / "model_card.json").read_text())
-    assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "images": 4}
+    assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "flip_average": True,
+                                            "images": 4}
     assert card["metrics"]["dev"] == trained[1]["metrics"]["dev"]
 
 

@@ -53,9 +53,12 @@ def test_flip_average_gives_an_export_that_averages_the_mirror_images_features(p
     card = train.run(train_argv(prepared, tmp_path / "run", "--epochs", "1", "--flip-average"))
     assert card["backbone"]["flip_average"] is True
     extractor = load_captioner(str(tmp_path / "run" / "export")).extractor
+    plain = load_captioner(str(tmp_path / "run" / "export"), flip_average=False).extractor  # as trained
     images = np.random.default_rng(4).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(extractor.predict_on_batch(images), extractor.predict_on_batch(images[:, :, ::-1]),
-                               atol=1e-5)
+    averaged = extractor.predict_on_batch(images)
+    np.testing.assert_allclose(averaged, extractor.predict_on_batch(images[:, :, ::-1]), atol=1e-5)
+    expected = (plain.predict_on_batch(images) + plain.predict_on_batch(images[:, :, ::-1])) / 2
+    np.testing.assert_allclose(averaged, expected, atol=1e-5)
 
 
 def read_records(data, split, convert):
