@@ -1,11 +1,19 @@
-"""Adds the release model card's name, data sources and limitations (run by release_model.sh)."""
+"""Adds the release model card's name, recipe, data sources and limitations (run by release_model.sh).
+
+    python bench/release_card.py CARD "TRAIN_FLAGS" "SEEDS"
+"""
 import json
 import sys
 
-path = sys.argv[1]
+path, train_flags, seeds = sys.argv[1:4]
 with open(path) as f:
     card = json.load(f)
 card["name"] = "altvoice-flickr8k"
+card["recipe"] = {
+    "script": "bash bench/release_model.sh",
+    "model": f"an ensemble of {len(card.get('decoders', [1]))} merge decoders, one per training seed",
+    "train_flags": train_flags, "seeds": seeds.split(),
+}
 card["data"] = {
     "dataset": "Flickr8k: 6000 training images with 5 captions each, early stopping on the 1000 dev images",
     "citation": "M. Hodosh, P. Young, J. Hockenmaier (2013), Framing Image Description as a Ranking Task, JAIR 47",

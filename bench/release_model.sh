@@ -46,7 +46,7 @@ else
 fi
 "${EVALUATE[@]}" --model "$WORK/ensemble" --output "$WORK/dev_metrics.json" --update-model-card
 
-.venv/bin/python bench/release_card.py "$WORK/ensemble/model_card.json"
+.venv/bin/python bench/release_card.py "$WORK/ensemble/model_card.json" "$TRAIN_FLAGS" "$SEEDS"
 rm -rf model/pretrained
 cp -r "$WORK/ensemble" model/pretrained
 du -sh model/pretrained
