@@ -6,7 +6,7 @@
 #   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
 #
 # Flickr8k (Hodosh, Young, Hockenmaier 2013; research use), MobileNetV2@160 ImageNet weights and
-# GloVe 6B 200-d, all from ../shared. Takes about 15 minutes per seed on 2 cores.
+# GloVe 6B 200-d, all from ../shared. Takes 7-10 minutes per seed on 2 quiet cores (five seeds by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
