@@ -83,9 +83,9 @@ def caption_split(captioner, images: str, names: set[str], batch_size: int, **de
 def run(argv=None) -> dict:
     """Captions the split, writes metrics and captions; returns the metrics report."""
     args = parse(EvaluateOptions, argv, "altvoice evaluate")
-    flip = read_card(args.model)["backbone"].get("flip_average", False) if args.flip_average is None \
-        else args.flip_average == "on"
-    captioner = load_captioner(args.model, args.batch_size, flip)
+    override = None if args.flip_average is None else args.flip_average == "on"
+    captioner = load_captioner(args.model, args.batch_size, override)
+    flip = captioner.card["backbone"].get("flip_average", False) if override is None else override
     names = {posixpath.basename(n.strip()) for n in read_lines(args.split_file, "--split-file") if n.strip()}
     references = read_references(args.captions, names)
     if not references:
@@ -103,7 +103,8 @@ def run(argv=None) -> dict:
         "metrics": caption_metrics({n: c for n, (c, _) in captions.items()}, references),
         "images": {"split": len(names), "with_references": len(references), "captioned": len(captions),
                    "not_found": missing, "failed": failed},
-        "decoding": {**decoding, "flip_average": flip}, "model": args.model, "split_file": args.split_file, "captions": args.captions,
+        "decoding": {**decoding, "flip_average": flip}, "model": args.model, "split_file": args.split_file,
+        "captions": args.captions,
     }
     stem = args.output[: -len(".json")] if args.output.endswith(".json") else args.output
     with fsspec.open(args.output, "w") as f:
