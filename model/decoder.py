@@ -59,6 +59,11 @@ def model_config(model: keras.Model) -> dict:
     }
 
 
+def architecture(config: dict) -> dict:
+    """A `model_config` without the dropout rates: what decoders must share to decode together."""
+    return {k: v for k, v in config.items() if not k.endswith("dropout")}
+
+
 def prefix_model(model: keras.Model) -> keras.Model:
     """The seed's per-prefix view of `model`, sharing its weights: [features, padded prefix] -> logits [N, V].
 
@@ -87,7 +92,7 @@ class Decoder:
 
     def __init__(self, models: keras.Model | list[keras.Model]):
         models = models if isinstance(models, (list, tuple)) else [models]
-        configs = [{k: v for k, v in model_config(m).items() if not k.endswith("dropout")} for m in models]
+        configs = [architecture(model_config(m)) for m in models]
         if any(c != configs[0] for c in configs):
             raise ValueError(f"an ensemble's decoders must have one architecture, got {configs}")
         self.vocab_size, self.units = configs[0]["vocab_size"], configs[0]["units"]

@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 
+from model.decoder import architecture
 from model.export import export_captioner, load_captioner
 from model.options import EnsembleOptions, parse
 from pipelines.options import UsageError
@@ -27,8 +28,7 @@ def check_compatible(models: list[str], captioners: list) -> None:
             why = "their backbones differ"
         elif not all(np.array_equal(a, b) for a, b in zip(other.extractor.get_weights(), first.extractor.get_weights())):
             why = "their backbone weights differ"
-        elif {k: v for k, v in other.card["decoder"].items() if not k.endswith("dropout")} != {
-                k: v for k, v in first.card["decoder"].items() if not k.endswith("dropout")}:
+        elif architecture(other.card["decoder"]) != architecture(first.card["decoder"]):
             why = "their decoder sizes differ"
         if why:
             raise UsageError(f"--models {models[0]} and {path} can't form an ensemble: {why}; train the members "
