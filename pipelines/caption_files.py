@@ -1,11 +1,18 @@
-"""Reading caption files: Flickr8k token format (`<image>#<n>\\t<caption>`) or an `image,caption` CSV."""
+"""Reading caption files: Flickr8k token format (`<image>#<n>\\t<caption>`), an `image,caption` CSV,
+MS-COCO captions JSON (`captions_train2014.json`) or a Karpathy split JSON (`dataset_coco.json`)."""
 import csv
+import json
 import posixpath
+import re
 
 import apache_beam as beam
 import fsspec
 
 from altvoice.errors import tagged_error
+
+SPLITS = "splits"  # the tag of ReadCaptions' (image, split) output
+KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "dev", "test": "test"}
+JSON_START = re.compile(r"\s*\{")
 
 
 def detect_format(path: str, first_line: str) -> str:
@@ -46,38 +53,139 @@ def parse_lines(path: str, lines: list[str]):
                 yield number, line, err
 
 
+def load(path: str) -> dict | list[str]:
+    """A captions or split file, read once: its JSON object if it starts with `{`, else its lines.
+    Raises OSError, or ValueError for malformed JSON."""
+    with fsspec.open(path, "r", encoding="utf-8-sig", errors="replace") as f:
+        text = f.read()
+    return json.loads(text) if JSON_START.match(text) else text.splitlines()
+
+
+def is_json(path: str) -> bool:
+    """Whether the file's first non-space character is `{` (reads its first KiB only)."""
+    with fsspec.open(path, "r", encoding="utf-8-sig", errors="replace") as f:
+        return bool(JSON_START.match(f.read(1024)))
+
+
+def json_format(data: dict) -> str:
+    """'coco' for MS-COCO captions ("images" and "annotations"), 'karpathy' for "images" with
+    "sentences", else ValueError."""
+    images = data.get("images")
+    if isinstance(images, list) and isinstance(data.get("annotations"), list):
+        return "coco"
+    if isinstance(images, list) and all(isinstance(i, dict) and "sentences" in i for i in images[:1]):
+        return "karpathy"
+    raise ValueError("neither MS-COCO captions ('images' and 'annotations') nor a Karpathy split "
+                     "('images' with 'sentences')")
+
+
+def json_images(data: dict, fmt: str):
+    """(entry, image name or '' when it has none) for each entry of the JSON's "images"."""
+    key = "file_name" if fmt == "coco" else "filename"
+    for image in data["images"]:
+        name = image.get(key) if isinstance(image, dict) else None
+        yield image, posixpath.basename(name.strip()) if isinstance(name, str) else ""
+
+
+def json_captions(data: dict, fmt: str):
+    """(where, image name or None when its image_id is unknown, caption) for each caption of the JSON."""
+    if fmt == "karpathy":
+        for index, (image, name) in enumerate(json_images(data, fmt)):
+            sentences = image.get("sentences") if name else None
+            for number, sentence in enumerate(sentences or []):
+                yield f"images[{index}].sentences[{number}]", name, sentence.get("raw")
+        return
+    names = {image.get("id"): name for image, name in json_images(data, fmt) if name}
+    for index, annotation in enumerate(data["annotations"]):
+        image_id = annotation.get("image_id")
+        name = names.get(image_id) if isinstance(image_id, int | str) else None  # a list id is unknown too
+        yield f"annotations[{index}]", name, annotation.get("caption")
+
+
 class ReadCaptions(beam.DoFn):
-    """A captions file path -> (image, caption); malformed lines and empty captions become error records."""
+    """A captions file path -> (image, caption), and (image, split) tagged SPLITS: with `file_splits`
+    ({file: split} of the split flags) for every image of a named file, without (no split flags) for
+    Karpathy images by their own split. Malformed lines or JSON, captions of unknown images, empty
+    captions and, without split flags, an MS-COCO captions file become error records."""
+
+    def __init__(self, file_splits: dict | None = None):
+        self.file_splits = file_splits
+
+    def split_of(self, path: str, own) -> str | None:
+        if self.file_splits is None:
+            return KARPATHY_SPLITS.get(own)
+        return self.file_splits.get(path)
 
     def process(self, path):
         try:
-            with fsspec.open(path, "r", encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
+            content = load(path)
+            fmt = json_format(content) if isinstance(content, dict) else None
         except OSError as err:
             yield tagged_error(path, "captions", "unreadable_captions", f"cannot read {path}: {err}")
             return
+        except ValueError as err:
+            yield tagged_error(path, "captions", "malformed_json", f"{path}: {err}")
+            return
+        if not fmt:
+            yield from self.read_lines(path, content)
+            return
+        try:
+            yield from self.read_json(path, content, fmt)
+        except (AttributeError, TypeError) as err:  # an entry of the wrong type: the rest of the file is lost
+            yield tagged_error(path, "captions", "malformed_json", f"{path}: unexpected structure: {err}")
+
+    def read_lines(self, path, lines):
+        split = self.split_of(path, None)
         for number, line, parsed in parse_lines(path, lines):
             if isinstance(parsed, ValueError):
                 yield tagged_error(f"{path}:{number}", "captions", "malformed_line", f"{parsed}: {line[:80]!r}")
                 continue
-            image, caption = parsed
-            if not caption:
-                yield tagged_error(image, "captions", "empty_caption", f"empty caption at {path}:{number}")
+            if split:
+                yield beam.pvalue.TaggedOutput(SPLITS, (parsed[0], split))
+            yield from self.emit(*parsed, f"{path}:{number}")
+
+    def read_json(self, path, data, fmt):
+        if fmt == "coco" and self.file_splits is None:
+            yield tagged_error(path, "captions", "no_splits", "MS-COCO captions carry no splits: name the file "
+                               "in --train-split, --dev-split or --test-split")
+        for index, (image, name) in enumerate(json_images(data, fmt)):
+            if not name:
+                yield tagged_error(f"{path}:images[{index}]", "captions", "malformed_entry", "no file name")
                 continue
-            beam.metrics.Metrics.counter("altvoice", "captions_read").inc()
-            yield image, caption
+            split = self.split_of(path, image.get("split"))
+            if split:
+                yield beam.pvalue.TaggedOutput(SPLITS, (name, split))
+        for where, name, caption in json_captions(data, fmt):
+            if name is None:
+                yield tagged_error(f"{path}:{where}", "captions", "unknown_image_id", "image_id not in 'images'")
+            else:
+                yield from self.emit(name, caption, f"{path}:{where}")
+
+    @staticmethod
+    def emit(image: str, caption, where: str):
+        caption = caption.strip() if isinstance(caption, str) else ""
+        if not caption:
+            yield tagged_error(image, "captions", "empty_caption", f"empty caption at {where}")
+            return
+        beam.metrics.Metrics.counter("altvoice", "captions_read").inc()
+        yield image, caption
 
 
 class ReadSplit(beam.DoFn):
-    """(split, file) -> (image name, split) for each name listed in the file."""
+    """(split, file) -> (image name, split) for each name the file lists, one a line, or each image of
+    a COCO or Karpathy JSON."""
 
     def process(self, element):
         split, path = element
         try:
-            with fsspec.open(path, "r", encoding="utf-8") as f:
-                names = [posixpath.basename(n.strip()) for n in f if n.strip()]
-        except OSError as err:
+            content = load(path)
+            if isinstance(content, dict):
+                names = [name for _, name in json_images(content, json_format(content))]
+            else:
+                names = [posixpath.basename(line.strip()) for line in content]
+        except (OSError, ValueError) as err:
             yield tagged_error(path, "splits", "unreadable_split", f"cannot read the {split} split {path}: {err}")
             return
         for name in names:
-            yield name, split
+            if name:
+                yield name, split

@@ -36,15 +36,19 @@ def add_job_flags(parser, options_class) -> None:
 class PreprocessOptions(JobOptions):
     """Flags of `altvoice preprocess`."""
 
-    REQUIRED = ("captions", "images", "train_split", "dev_split", "output")
+    REQUIRED = ("captions", "images", "output")  # and --train-split/--dev-split unless a Karpathy JSON has splits
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--captions", help="captions file: Flickr8k token format or an image,caption CSV")
+        parser.add_argument("--captions", help="captions files, comma-separated: Flickr8k token format, image,caption "
+                            "CSV, MS-COCO captions JSON or Karpathy split JSON (detected by content)")
         parser.add_argument("--images", help="images: folder, glob, fsspec URL, or .zip/.tar(.gz) archive")
-        parser.add_argument("--train-split", "--train_split", dest="train_split", help="file listing training images")
-        parser.add_argument("--dev-split", "--dev_split", dest="dev_split", help="file listing dev images")
-        parser.add_argument("--test-split", "--test_split", dest="test_split", default=None, help="file listing test images")
+        parser.add_argument("--train-split", "--train_split", dest="train_split",
+                            help="training images: a file listing names, one a line, or a captions file (all its "
+                            "images); needed unless --captions has a Karpathy split JSON, whose splits these replace")
+        parser.add_argument("--dev-split", "--dev_split", dest="dev_split", help="dev images, as --train-split")
+        parser.add_argument("--test-split", "--test_split", dest="test_split", default=None,
+                            help="test images, as --train-split (optional)")
         parser.add_argument("--backbone", default="inception_v3", choices=sorted(BACKBONES), help="CNN for image features")
         parser.add_argument(
             "--backbone-weights", "--backbone_weights", dest="backbone_weights", default="imagenet",
@@ -105,6 +109,12 @@ class CaptionOptions(JobOptions):
                             help="also write a copy of each JPEG/PNG with the alt text in its XMP")
         parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                             help="beam search width (default: the model's; 1 = greedy)")
+        parser.add_argument("--grounding", default="on", choices=["on", "off"],
+                            help="check captions against the model's object classifier (default on; off: "
+                            "the captioner alone)")
+        parser.add_argument("--min-confidence", "--min_confidence", dest="min_confidence", type=float, default=None,
+                            help="write only captions at least this confident (0-1); the rest get a plain "
+                            "fallback text and needs_review")
 
 
 def job_pipeline_options(argv) -> PipelineOptions:

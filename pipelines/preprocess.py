@@ -1,6 +1,7 @@
 """`altvoice preprocess`: captions + images -> vocabulary, CNN features and TFRecords, in one Beam pipeline.
 
-    captions file --ReadCaptions--> (image, caption) --route by split--> tf.transform
+    split files (or the captions files they name, or without them a Karpathy JSON's own splits) --> image -> split
+    captions files --ReadCaptions--> (image, caption) --route by split--> tf.transform
         (train: AnalyzeAndTransformDataset builds the vocabulary; dev/test: TransformDataset)
     images URL --ReadImages--> (name, bytes) --only listed images--> ExtractFeatures (RunInference)
     CoGroupByKey on image name --> tf.train.Example per caption --> <output>/tfrecords/<split>-*.tfrecord
@@ -21,7 +22,7 @@ from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.progress import ShowProgress
 from altvoice.records import make_example
 from model.backbones import get_backbone
-from pipelines.caption_files import ReadCaptions, ReadSplit
+from pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit, is_json
 from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
 from pipelines.options import PreprocessOptions, UsageError, job_pipeline_options, require
 from pipelines.read_images import ReadImages
@@ -33,9 +34,19 @@ TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "s
 LAUNCH_FILE = "launch.json"  # the flags of a run that did not wait for its pipeline
 
 
+def caption_files(opts) -> list[str]:
+    """The --captions files (a comma-separated list)."""
+    return [path.strip() for path in opts.captions.split(",") if path.strip()]
+
+
 def split_files(opts) -> dict:
     files = {"train": opts.train_split, "dev": opts.dev_split, "test": opts.test_split}
     return {split: path for split, path in files.items() if path}
+
+
+def split_names(opts) -> list[str]:
+    """The splits written: those of the split flags, else (a Karpathy JSON's own splits) train, dev and test."""
+    return list(split_files(opts)) or ["train", "dev", "test"]
 
 
 class AssignSplit(beam.DoFn):
@@ -129,20 +140,22 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     out = opts.output.rstrip("/")
     spec = get_backbone(opts.backbone)
     size = opts.image_size or spec.default_size
-    splits = list(split_files(opts))
+    splits, files = split_names(opts), split_files(opts)
+    named = {path: split for split, path in files.items() if path in caption_files(opts)}  # parsed once, as captions
 
     captions = (
         p
-        | "CaptionsFile" >> beam.Create([opts.captions])
-        | "ReadCaptions" >> beam.ParDo(ReadCaptions()).with_outputs(ERRORS, main="ok")
+        | "CaptionsFile" >> beam.Create(caption_files(opts))
+        | "ReadCaptions" >> beam.ParDo(ReadCaptions(named if files else None)).with_outputs(ERRORS, SPLITS, main="ok")
     )
     listed = (
         p
-        | "SplitFiles" >> beam.Create(sorted(split_files(opts).items()))
+        | "SplitFiles" >> beam.Create(sorted((s, path) for s, path in files.items() if path not in named))
         | "ReadSplits" >> beam.ParDo(ReadSplit()).with_outputs(ERRORS, main="ok")
     )
     split_of = (
-        listed.ok
+        (listed.ok, captions[SPLITS])
+        | "AllListed" >> beam.Flatten()
         | "GroupSplits" >> beam.GroupByKey()
         | "AssignSplit" >> beam.ParDo(AssignSplit()).with_outputs(ERRORS, main="ok")
     )
@@ -202,13 +215,21 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
 def check_inputs(opts: PreprocessOptions) -> None:
     """Fails fast, before any work, on flags that can't run."""
     require(opts, *PreprocessOptions.REQUIRED)
+    files = split_files(opts)
+    if files:
+        require(opts, "train_split", "dev_split")
     get_backbone(opts.backbone)
     if opts.max_length < 3:
         raise UsageError(f"--max-length must be at least 3 (<start>, a word, <end>), got {opts.max_length}")
-    for flag, path in [("--captions", opts.captions), *((f"--{s}-split", f) for s, f in split_files(opts).items())]:
+    given = [("--captions", path) for path in caption_files(opts)] + [(f"--{s}-split", f) for s, f in files.items()]
+    for flag, path in given:
         fs, local = fsspec.core.url_to_fs(path)
         if not fs.exists(local):
             raise UsageError(f"{flag} {path}: no such file")
+    if len(set(files.values())) < len(files):
+        raise UsageError("--train-split, --dev-split and --test-split must name different files")
+    if not files and not any(is_json(path) for path in caption_files(opts)):
+        raise UsageError("--train-split and --dev-split are required unless --captions has a Karpathy split JSON")
     if opts.glove:
         fs, local = fsspec.core.url_to_fs(opts.glove)
         if not fs.exists(local):
@@ -228,7 +249,7 @@ def write_summary(opts: PreprocessOptions) -> dict:
     summary = {
         "splits": {
             s: {"images": counts.get(f"{s}/images", 0), "captions": counts.get(f"{s}/captions", 0)}
-            for s in split_files(opts)
+            for s in split_names(opts)
         },
         "vocabulary_size": len(vocabulary),
         "vocabulary_file": f"{TRANSFORM_DIR}/transform_fn/assets/{VOCAB_FILENAME}",

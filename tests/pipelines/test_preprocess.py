@@ -1,4 +1,4 @@
-"""End-to-end preprocess runs over a folder and a zip archive that hold bad files too."""
+"""End-to-end preprocess runs over a folder and a zip archive that hold bad files too, and over MS-COCO files."""
 import json
 
 import numpy as np
@@ -8,7 +8,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
-from testdata import SCENES
+from testdata import SCENES, encode, scene_image
 from altvoice.records import feature_spec, record_pattern
 from pipelines.options import PreprocessOptions, UsageError
 from pipelines.preprocess import build_pipeline, check_inputs, write_summary
@@ -19,11 +19,16 @@ BACKBONE = ["--backbone", "mobilenet_v2", "--image-size", "32", "--backbone-weig
 
 def preprocess(dataset, images: str, output, *extra):
     root = dataset["root"]
-    argv = [
+    return run_job([
         "--captions", str(root / "captions.txt"), "--images", images,
         "--train-split", str(root / "train.txt"), "--dev-split", str(root / "dev.txt"),
-        "--output", str(output), "--min-word-count", "1", "--max-length", "8", *BACKBONE, *extra,
-    ]
+        "--output", str(output), *extra,
+    ])
+
+
+def run_job(argv):
+    """Runs the preprocess job in this process; returns (images featurized, summary)."""
+    argv = [*argv, "--min-word-count", "1", "--max-length", "8", *BACKBONE]
     opts = PipelineOptions(argv).view_as(PreprocessOptions)
     check_inputs(opts)
     pipeline = test_pipeline.TestPipeline(options=PipelineOptions(argv))
@@ -129,6 +134,24 @@ def test_missing_split_file_is_a_usage_error(dataset, tmp_path):
         check_inputs(PipelineOptions(argv[:2]).view_as(PreprocessOptions))
 
 
+def test_split_flags_are_needed_unless_a_karpathy_json_has_splits(dataset, tmp_path):
+    root = dataset["root"]
+    base = ["--images", str(root / "Images"), "--output", str(tmp_path)]
+    train, dev, captions = str(root / "train.txt"), str(root / "dev.txt"), str(root / "captions.txt")
+    cases = [
+        (["--captions", captions], "--train-split and --dev-split are required unless --captions has a Karpathy"),
+        (["--captions", captions, "--test-split", dev], r"missing required option\(s\): --train-split, --dev-split"),
+        (["--captions", captions, "--train-split", train, "--dev-split", train], "must name different files"),
+        (["--captions", f"{captions},{root / 'nope.json'}"], "--captions .*nope.json: no such file"),
+    ]
+    for flags, message in cases:
+        with pytest.raises(UsageError, match=message):
+            check_inputs(PipelineOptions(flags + base).view_as(PreprocessOptions))
+    karpathy = tmp_path / "dataset_flickr8k.json"
+    karpathy.write_text('\n {"images": []}')
+    check_inputs(PipelineOptions(["--captions", str(karpathy), *base]).view_as(PreprocessOptions))
+
+
 def test_images_from_a_gcs_bucket(dataset, gcs, tmp_path):
     import fsspec
 
@@ -138,3 +161,57 @@ def test_images_from_a_gcs_bucket(dataset, gcs, tmp_path):
     featurized, summary = preprocess(dataset, f"{gcs}/flickr", tmp_path)
     assert featurized == len(dataset["good"])
     assert summary["splits"]["train"]["images"] == len(dataset["train"])
+
+
+def write_coco(root):
+    """A small MS-COCO: drawn images in train2014/ and val2014/, the official captions_*2014.json (each with
+    an empty caption and an unknown image_id), Karpathy's dataset_coco.json (one empty caption) and a broken
+    JSON. Karpathy splits: the train2014 images train, val2014 ones restval (train), val (dev) or test."""
+    karpathy = {"red": "restval", "blue": "restval", "green": "val", "black": "val", "yellow": "test", "white": "test"}
+    entries = []
+    for number, folder in enumerate(["train2014", "val2014"], 1):
+        (root / folder).mkdir()
+        images, annotations = [], []
+        for index, (scene, (color, texts)) in enumerate(SCENES.items()):
+            image_id = 1000 * number + index
+            name = f"COCO_{folder}_{image_id:012d}.jpg"
+            (root / folder / name).write_bytes(encode(scene_image(color), "JPEG"))
+            images.append({"id": image_id, "file_name": name, "width": 48, "height": 48})
+            annotations += [{"id": 10 * image_id + n, "image_id": image_id, "caption": t} for n, t in enumerate(texts)]
+            entries.append({"filepath": folder, "filename": name, "cocoid": image_id,
+                            "split": "train" if number == 1 else karpathy[scene],
+                            "sentences": [{"raw": t, "tokens": t.lower().split()} for t in texts]})
+        annotations += [{"id": 1, "image_id": images[0]["id"], "caption": " "},
+                        {"id": 2, "image_id": 5, "caption": "A caption of no listed image ."}]
+        (root / f"captions_{folder}.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    entries[0]["sentences"].append({"raw": "", "tokens": []})
+    (root / "dataset_coco.json").write_text(json.dumps({"images": entries, "dataset": "coco"}))
+    (root / "broken.json").write_text('{"images": [{"id": 1, "file_name": "a.jpg"')
+
+
+@pytest.mark.parametrize("layout", ["karpathy", "official"])
+def test_coco_caption_files(layout, tmp_path):
+    root = tmp_path / "coco"
+    root.mkdir()
+    write_coco(root)
+    if layout == "karpathy":  # the splits come from dataset_coco.json
+        flags = ["--captions", f"{root / 'dataset_coco.json'},{root / 'broken.json'}"]
+        ids = {"train": [*range(1000, 1006), 2000, 2001], "dev": [2002, 2003], "test": [2004, 2005]}
+        dropped = {"empty_caption": 1, "malformed_json": 1}
+    else:  # the split flags name the captions files
+        train, val = root / "captions_train2014.json", root / "captions_val2014.json"
+        flags = ["--captions", f"{train},{val},{root / 'broken.json'}",
+                 "--train-split", str(train), "--dev-split", str(val)]
+        ids = {"train": range(1000, 1006), "dev": range(2000, 2006)}
+        dropped = {"empty_caption": 2, "unknown_image_id": 2, "malformed_json": 1}
+    featurized, summary = run_job([*flags, "--images", str(root), "--output", str(tmp_path / "prep")])
+    assert featurized == 12
+    assert summary["splits"] == {split: {"images": len(i), "captions": 5 * len(i)} for split, i in ids.items()}
+    assert summary["dropped"] == dropped and summary["captions_not_in_split"] == 0
+    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    for split, image_ids in ids.items():
+        files = tf.io.gfile.glob(record_pattern(str(tmp_path / "prep"), split))
+        names = [r["image"].numpy().decode() for r in tf.data.TFRecordDataset(files).map(
+            lambda r: tf.io.parse_single_example(r, spec))]
+        assert len(names) == 5 * len(image_ids)
+        assert set(names) == {f"COCO_{'train' if i < 2000 else 'val'}2014_{i:012d}.jpg" for i in image_ids}
