@@ -61,12 +61,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def decode_image(data: bytes, size: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decodes image bytes to a [size, size, 3] uint8 RGB array, or raises ImageError."""
+    return decode_sizes(data, (size,), max_pixels)[0]
+
+
+def decode_sizes(data: bytes, sizes: tuple[int, ...], max_pixels: int = MAX_PIXELS) -> list[np.ndarray]:
+    """Decodes image bytes once to [size, size, 3] uint8 RGB arrays, one per size, or raises ImageError."""
     image = open_image(data, max_pixels)
     try:
         if image.format == "JPEG":
-            image.draft("RGB", (size, size))  # decode at a reduced scale: much faster
+            image.draft("RGB", (max(sizes), max(sizes)))  # decode at a reduced scale: much faster
         image = to_rgb(image)
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return [np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8) for size in sizes]
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise ImageError("corrupt_image", f"cannot decode image: {err}") from None

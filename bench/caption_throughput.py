@@ -9,7 +9,9 @@
             decoding with one model.predict over the whole prefix per word (the seed's way; an
             ensemble's decoders each predict and their log-probabilities are averaged),
             synthesise, write;
-  memory    peak RSS of the caption process for --memory-images (e.g. 1000 and 4000 images).
+  memory    peak RSS of the caption process for --memory-images (e.g. 1000 and 4000 images);
+  grounding with --grounding-images N: the pipeline on N images with grounded captions (the object
+            classifier and word detectors) and with `--grounding off`, alternately, twice each.
 """
 import argparse
 import json
@@ -105,6 +107,21 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     return len(names) / (time.perf_counter() - start)
 
 
+def compare_grounding(count: int, model: str, tts: str) -> dict:
+    """Wall seconds of the caption job with and without grounding on the same photos, alternated."""
+    seconds = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory() as work:
+        folder = image_folder(work, count)
+        for run in range(2):
+            for mode in ("off", "on"):
+                out = os.path.join(work, f"out_{mode}_{run}")
+                seconds[mode].append(run_caption(folder, out, model, tts, ("--grounding", mode))[0])
+    on, off = min(seconds["on"]), min(seconds["off"])
+    return {"images": count, "tts": tts, "grounding_on_s": seconds["on"], "grounding_off_s": seconds["off"],
+            "on_images_per_s": round(count / on, 2), "off_images_per_s": round(count / off, 2),
+            "throughput_on_vs_off": round(off / on, 3)}
+
+
 def main():
     from altvoice.tts import default_backend
     from pipelines.caption import BUNDLED_MODEL
@@ -117,8 +134,15 @@ def main():
     parser.add_argument("--tts", default=default_backend())
     parser.add_argument("--memory-images", default="1000,4000", help="comma-separated sizes, '' to skip")
     parser.add_argument("--memory-tts", default="espeak")
+    parser.add_argument("--grounding-images", type=int, default=0, help="compare grounding on/off on N images "
+                        "(and run nothing else)")
     args = parser.parse_args()
-    results = {"images": args.images, "tts": args.tts, "model": args.model, "cpus": os.cpu_count()}
+    results = {"images": args.images, "tts": args.tts, "model": os.path.basename(args.model), "cpus": os.cpu_count()}
+    if args.grounding_images:
+        results = compare_grounding(args.grounding_images, args.model, args.tts)
+        print(table([("measure", "value"), *results.items()]))
+        print("results in", save(f"caption_grounding_{args.tts}", results))
+        return
     with tempfile.TemporaryDirectory() as work:
         folder, small = image_folder(work, args.images), image_folder(work, args.small)
         small_s, _ = run_caption(small, os.path.join(work, "out_small"), args.model, args.tts)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds altvoice's bundled model (model/pretrained/) from ../shared with altvoice's own commands:
-# preprocess -> train one decoder per seed (early stopping on dev) -> ensemble -> evaluate on dev
-# -> model card -> copy. Members already trained in $WORK are kept (delete $WORK to start over).
+# preprocess -> train one decoder per seed (early stopping on dev) -> ensemble -> model card and
+# object classifier -> confidence calibration -> evaluate on dev -> copy. Members already trained in $WORK are kept (delete $WORK to start over).
 #
 #   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
 #
@@ -44,9 +44,13 @@ if [ "${#members[@]}" -gt 1 ]; then
 else
   cp -r "${members[0]}" "$WORK/ensemble"
 fi
+# card text, the object classifier for grounded captions, no machine paths; the word detectors; then
+# confidence fitted on held-out captions, and the dev metrics without and with grounding
+.venv/bin/python bench/release_card.py "$WORK/ensemble" "$TRAIN_FLAGS" "$SEEDS" "$SHARED" "$WORK"
+.venv/bin/python bench/train_word_detectors.py --model "$WORK/ensemble"
+.venv/bin/python bench/calibrate_confidence.py --model "$WORK/ensemble" --write
+"${EVALUATE[@]}" --model "$WORK/ensemble" --output "$WORK/dev_metrics_ungrounded.json" --grounding off
 "${EVALUATE[@]}" --model "$WORK/ensemble" --output "$WORK/dev_metrics.json" --update-model-card
-
-.venv/bin/python bench/release_card.py "$WORK/ensemble/model_card.json" "$TRAIN_FLAGS" "$SEEDS"
 rm -rf model/pretrained
 cp -r "$WORK/ensemble" model/pretrained
 du -sh model/pretrained

@@ -119,3 +119,50 @@ def _best(finished: list) -> tuple[list[int], float]:
 def _words(ids) -> list[int]:
     ids = list(ids)
     return [int(i) for i in (ids[: ids.index(END_ID)] if END_ID in ids else ids)]
+
+
+def constrained_beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int, alpha: float,
+                            required: list, banned: list) -> list[tuple[list[int], float] | None]:
+    """Beam search in which row i's caption contains one of the word ids `required[i]` (when not empty)
+    and none of `banned[i]`: lexically constrained beam search (Anderson et al., 2017) with one
+    disjunctive constraint, so two banks of `beam_width` beams per image, the constraint met or not
+    yet. Only met beams finish; a row whose constraint found no place within `max_tokens` gives None.
+    """
+    width, rows = beam_width, len(state[0])
+    hyps = [(i, not required[i], 0.0, []) for i in range(rows)]  # (image, met, summed log-prob, ids)
+    tokens = np.full(rows, START_ID)
+    finished = [[] for _ in range(rows)]
+    for t in range(1, max_tokens + 1):
+        log_probs, state = _step(step, tokens, state, t)
+        log_probs = log_probs.copy()
+        for row, (image, *_rest) in enumerate(hyps):
+            log_probs[row, list(banned[image])] = -np.inf
+        top = _top(log_probs, 2 * width)
+        banks = {}  # (image, met) -> [(summed log-prob, parent row, word)]
+        for row, (image, met, score, _) in enumerate(hyps):
+            words = set(top[row].tolist()) | (set() if met else set(required[image]))
+            for word in words:
+                log_prob = log_probs[row, word]
+                if log_prob == -np.inf or (word == END_ID and not met):
+                    continue
+                banks.setdefault((image, met or word in required[image]), []).append((score + log_prob, row, word))
+        next_hyps, parents = [], []
+        for (image, met), candidates in sorted(banks.items()):
+            if len(finished[image]) >= width:
+                continue
+            for score, row, word in sorted(candidates, key=lambda c: -c[0])[:width]:
+                ids = hyps[row][3]
+                if word == END_ID:
+                    finished[image].append((normalise(score, t, alpha), ids))
+                elif met and t == max_tokens:
+                    finished[image].append((normalise(score, t, alpha), ids + [word]))
+                else:
+                    next_hyps.append((image, met, score, ids + [word]))
+                    parents.append(row)
+        hyps = [h for h in next_hyps if len(finished[h[0]]) < width]
+        parents = [p for p, h in zip(parents, next_hyps) if len(finished[h[0]]) < width]
+        if not hyps:
+            break
+        state = tuple(s[parents] for s in state)
+        tokens = np.array([h[3][-1] for h in hyps])
+    return [_best(f) if f else None for f in finished]

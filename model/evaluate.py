@@ -10,7 +10,8 @@ import posixpath
 import fsspec
 from tqdm import tqdm
 
-from altvoice.images import ImageError, decode_image
+from altvoice.images import ImageError, decode_sizes
+from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.sources import list_sources, read_task
 from model.export import load_captioner, read_card, write_card
 from model.metrics import caption_metrics
@@ -56,11 +57,15 @@ def read_images(url: str, wanted: set[str]):
 
 
 def caption_split(captioner, images: str, names: set[str], batch_size: int, **decoding) -> tuple[dict, dict]:
-    """({image: (caption, score)}, {image: why it failed}), with a progress bar."""
+    """({image: model.grounding.Grounded}, {image: why it failed}), with a progress bar; captions are
+    grounded when the captioner has an object classifier."""
     captions, failed, batch = {}, {}, []
+    sizes = (captioner.image_size, OBJECT_SIZE) if captioner.classifier else (captioner.image_size,)
 
     def flush():
-        for (name, _), result in zip(batch, captioner.caption_images([a for _, a in batch], **decoding)):
+        objects = [pixels[1] for _, pixels in batch] if captioner.classifier else None
+        found = captioner.describe_images([pixels[0] for _, pixels in batch], objects, **decoding)
+        for (name, _), result in zip(batch, found):
             captions[name] = result
         bar.update(len(batch))
         batch.clear()
@@ -70,7 +75,7 @@ def caption_split(captioner, images: str, names: set[str], batch_size: int, **de
             try:
                 if isinstance(data, Exception):
                     raise data
-                batch.append((name, decode_image(data, captioner.image_size)))
+                batch.append((name, decode_sizes(data, sizes)))
             except (ImageError, OSError, ValueError) as err:
                 failed[name] = str(err)
                 bar.update()
@@ -84,7 +89,7 @@ def run(argv=None) -> dict:
     """Captions the split, writes metrics and captions; returns the metrics report."""
     args = parse(EvaluateOptions, argv, "altvoice evaluate")
     override = None if args.flip_average is None else args.flip_average == "on"
-    captioner = load_captioner(args.model, args.batch_size, override)
+    captioner = load_captioner(args.model, args.batch_size, override, grounding=args.grounding == "on")
     flip = captioner.card["backbone"].get("flip_average", False) if override is None else override
     names = {posixpath.basename(n.strip()) for n in read_lines(args.split_file, "--split-file") if n.strip()}
     references = read_references(args.captions, names)
@@ -99,18 +104,23 @@ def run(argv=None) -> dict:
     if missing or failed:
         logging.warning("%d images not found, %d not decodable: scored on the other %d",
                         len(missing), len(failed), len(captions))
+    paths = [found.grounding for found in captions.values()]
     report = {
-        "metrics": caption_metrics({n: c for n, (c, _) in captions.items()}, references),
+        "metrics": caption_metrics({n: found.caption for n, found in captions.items()}, references),
         "images": {"split": len(names), "with_references": len(references), "captioned": len(captions),
                    "not_found": missing, "failed": failed},
-        "decoding": {**decoding, "flip_average": flip}, "model": args.model, "split_file": args.split_file,
+        "decoding": {**decoding, "flip_average": flip, "grounding": bool(captioner.classifier)},
+        "grounding": {path: paths.count(path) for path in sorted(set(paths))},
+        "needs_review": sum(bool(found.needs_review) for found in captions.values()),
+        "distinct_captions": len({found.caption for found in captions.values()}),
+        "model": args.model, "split_file": args.split_file,
         "captions": args.captions,
     }
     stem = args.output[: -len(".json")] if args.output.endswith(".json") else args.output
     with fsspec.open(args.output, "w") as f:
         json.dump(report, f, indent=2)
     with fsspec.open(f"{stem}.captions.json", "w") as f:
-        json.dump({n: c for n, (c, _) in sorted(captions.items())}, f, indent=2)
+        json.dump({n: found.caption for n, found in sorted(captions.items())}, f, indent=2)
     if args.update_model_card:
         card = read_card(args.model)
         split = posixpath.basename(args.split_file)

@@ -5,8 +5,14 @@
     decoder.weights.h5       the merge decoder (rebuilt by model.decoder.build_caption_model)
     decoder-N.weights.h5     more decoders of an ensemble (N = 2, 3, ...; the card lists them)
     vocabulary.txt           one token a line, line i = id i
+    classifier.tflite        optional (the card's "grounding" names them): the object classifier of
+    object_words.tsv         grounded captions, its classes as plain words, the words that name
+    living_words.tsv         living beings (see model.classifier), its licence, and word detectors
+    LICENSE.classifier.txt   on the backbone's features (model.detectors)
+    word_detectors.npz
 
-Loading needs only altvoice: `load_captioner(path).caption_bytes([...])`.
+Loading needs only altvoice: `load_captioner(path).caption_bytes([...])`, or `describe_bytes` for
+grounded captions with their evidence and confidence (model.grounding).
 """
 import json
 import os
@@ -15,11 +21,14 @@ import tempfile
 import fsspec
 import numpy as np
 
-from altvoice.images import ImageError, decode_image
+from altvoice.images import ImageError, decode_sizes
+from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from pipelines.options import UsageError
 
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")
+CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, CLASSIFIER_LICENCE = (
+    "classifier.tflite", "object_words.tsv", "living_words.tsv", "LICENSE.classifier.txt")
 FORMAT = "altvoice-captioner/1"
 
 
@@ -76,6 +85,27 @@ def halve(weights_file: str) -> None:
     os.replace(weights_file + ".half", weights_file)
 
 
+def add_classifier(model_dir: str, classifier: str, words: str, living: str, licence: str, about: dict) -> dict:
+    """Adds an object classifier (TFLite file, its object-words and living-words tables, its licence) to an
+    export, for grounded captions; `about` (source, licence name, ...) goes into the card's "grounding"."""
+    from model.classifier import ObjectClassifier, read_living_words
+
+    ObjectClassifier(classifier, words)  # refuse files that would not load
+    read_living_words(living)
+    fs, path = fsspec.core.url_to_fs(model_dir)
+    for source, name in ((classifier, CLASSIFIER_FILE), (words, OBJECT_WORDS_FILE), (living, LIVING_WORDS_FILE),
+                         (licence, CLASSIFIER_LICENCE)):
+        target = f"{path.rstrip('/')}/{name}"
+        if not (os.path.exists(target) and os.path.samefile(source, target)):  # the bundled model's own files
+            fs.put_file(source, target)
+    card = read_card(model_dir)
+    card["grounding"] = {**card.get("grounding", {}), **about, "classifier": CLASSIFIER_FILE,
+                         "object_words": OBJECT_WORDS_FILE, "living_words": LIVING_WORDS_FILE,
+                         "licence_file": CLASSIFIER_LICENCE}
+    write_card(model_dir, card)
+    return card
+
+
 def read_card(model_dir: str) -> dict:
     """model_card.json of an export, or UsageError saying `model_dir` isn't one."""
     try:
@@ -95,63 +125,124 @@ def write_card(model_dir: str, card: dict) -> None:
 
 
 class Captioner:
-    """Backbone + decoder(s) + vocabulary: images in, (caption, score) out. See `model.decoding` for the score."""
+    """Backbone + decoder(s) + vocabulary: images in, (caption, score) out. See `model.decoding` for the score.
+    With an object classifier, `describe_images` grounds the captions in its evidence (`model.grounding`)."""
 
-    def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64):
+    def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64,
+                 classifier=None, living: dict | None = None, detectors=None):
         from model.decoder import Decoder
+        from model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
         self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
         self.image_size = card["backbone"]["image_size"]
+        self.classifier, self.detectors = classifier, detectors
+        self.grounder = classifier and Grounder(vocabulary, classifier.classes, living or {},
+                                                card["grounding"].get("settings"))
 
     def caption_images(self, images: list[np.ndarray], beam_width: int | None = None,
                        alpha: float | None = None) -> list[tuple[str, float]]:
         """uint8 RGB arrays [image_size, image_size, 3] -> (caption, score) each; 0 < beam_width (1: greedy)."""
+        return [(self.words(ids), score) for _, found, _, _ in self._batches(images, beam_width, alpha)
+                for ids, score in found]
+
+    def describe_images(self, images: list[np.ndarray], object_images: list[np.ndarray] | None = None,
+                        beam_width: int | None = None, alpha: float | None = None,
+                        min_confidence: float | None = None) -> list:
+        """Grounded captions (model.grounding.Grounded) of images at image_size, given the same images at
+        the classifier's size; without a classifier or `object_images`, the plain captions (grounding "off")."""
+        from model.grounding import Grounded
+
+        if self.grounder is None or object_images is None:
+            return [Grounded(caption, score, "off", [], None, None)
+                    for caption, score in self.caption_images(images, beam_width, alpha)]
+        results = []
+        for start, found, state, features in self._batches(images, beam_width, alpha):
+            detected = self.detectors(features) if self.detectors else None
+            evidence = self.classifier.evidence(np.stack(object_images[start : start + len(found)]), detected)
+            results += self._ground(found, state, evidence, beam_width, alpha, min_confidence)
+        return results
+
+    def _ground(self, found, state, evidence, beam_width, alpha, min_confidence) -> list:
+        from model.decoding import constrained_beam_search
+
+        captions = [self.words(ids) for ids, _ in found]
+        checks = [self.grounder.check(caption, e) for caption, e in zip(captions, evidence)]
+        redo = [i for i, (path, _) in enumerate(checks) if path == "constrained"]
+        if redo:
+            settings = self.card["decoding"]
+            plans = [checks[i][1] for i in redo]
+            again = constrained_beam_search(
+                self.decoder.step, tuple(s[redo] for s in state), settings["max_tokens"],
+                beam_width or settings["beam_width"], settings["alpha"] if alpha is None else alpha,
+                [p["required"] for p in plans], [p["banned"] for p in plans])
+            for i, result in zip(redo, again):
+                found[i] = result or (None, float("-inf"))
+                captions[i] = self.words(result[0]) if result else None
+        return [self.grounder.finish(caption, score, path, plan, e, min_confidence)
+                for caption, (_, score), (path, plan), e in zip(captions, found, checks, evidence)]
+
+    def _batches(self, images, beam_width, alpha):
+        """(start, [(ids, score)], decoding state, image features) per batch of `batch_size` images."""
         from model.decoding import beam_search, greedy_search
 
         settings = self.card["decoding"]
         width = beam_width or settings["beam_width"]
         alpha = settings["alpha"] if alpha is None else alpha
-        results = []
         for start in range(0, len(images), self.batch_size):
             batch = np.stack(images[start : start + self.batch_size])
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
                 raise ValueError(f"images must be {self.image_size}x{self.image_size}x3 uint8, got {batch.shape[1:]}")
-            state = self.decoder.encode(self.extractor.predict_on_batch(batch))
-            if width == 1:
-                found = greedy_search(self.decoder.step, state, settings["max_tokens"], alpha)
-            else:
-                found = beam_search(self.decoder.step, state, settings["max_tokens"], width, alpha)
-            results += [(self.words(ids), score) for ids, score in found]
-        return results
+            features = self.extractor.predict_on_batch(batch)
+            state = self.decoder.encode(features)
+            search = greedy_search if width == 1 else beam_search
+            kwargs = {} if width == 1 else {"beam_width": width}
+            yield start, search(self.decoder.step, state, settings["max_tokens"], alpha=alpha, **kwargs), state, features
 
     def caption_bytes(self, data: list[bytes], **kwargs) -> list[tuple[str, float]]:
         """Encoded images (JPEG, PNG, ...) -> (caption, score) each. Raises altvoice.images.ImageError at the
         first file that can't be decoded, its reason prefixed with its index; nothing is captioned then."""
-        images = []
+        return self.caption_images([pixels for pixels, in self._decode(data, (self.image_size,))], **kwargs)
+
+    def describe_bytes(self, data: list[bytes], **kwargs) -> list:
+        """Encoded images -> grounded captions (see describe_images); ImageError as caption_bytes."""
+        decoded = self._decode(data, (self.image_size, OBJECT_SIZE) if self.classifier else (self.image_size,))
+        objects = [o for _, o in decoded] if self.classifier else None
+        return self.describe_images([pixels for pixels, *_ in decoded], objects, **kwargs)
+
+    def _decode(self, data: list[bytes], sizes: tuple[int, ...]) -> list[list[np.ndarray]]:
+        """Each image decoded once to each size; ImageError names the first bad one's index."""
+        decoded = []
         for index, item in enumerate(data):
             try:
-                images.append(decode_image(item, self.image_size))
+                decoded.append(decode_sizes(item, sizes))
             except ImageError as err:
                 raise ImageError(err.kind, f"image {index}: {err}") from None
-        return self.caption_images(images, **kwargs)
+        return decoded
 
     def words(self, ids: list[int]) -> str:
         return " ".join(self.vocabulary[i] for i in ids)
 
 
-def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | None = None) -> Captioner:
+def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | None = None,
+                   grounding: bool = True) -> Captioner:
     """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides
-    the card's test-time augmentation setting (for measuring it)."""
+    the card's test-time augmentation setting (for measuring it); `grounding` False leaves out the
+    object classifier of an export that has one."""
+    from model.classifier import ObjectClassifier, read_living_words
+    from model.detectors import WordDetectors
     from model.backbones import build_feature_extractor
     from model.decoder import build_caption_model
 
     card = read_card(model_dir)
     files = card.get("decoders", [DECODER_FILE])
+    grounded = grounding and "grounding" in card
     with tempfile.TemporaryDirectory(prefix="altvoice-model-") as local:
         fs, path = fsspec.core.url_to_fs(model_dir)
         try:
-            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE):
+            grounding_files = (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE) if grounded else ()
+            detectors_file = grounded and card["grounding"].get("word_detectors", {}).get("file")
+            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE, *grounding_files, *([detectors_file] if detectors_file else [])):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             backbone = card["backbone"]
             if flip_average is None:
@@ -163,10 +254,15 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
                 decoder.load_weights(os.path.join(local, name))
             with open(os.path.join(local, VOCABULARY_FILE), encoding="utf-8") as f:
                 vocabulary = f.read().splitlines()
-        except (OSError, ValueError, KeyError) as err:
+            classifier = grounded and ObjectClassifier(os.path.join(local, CLASSIFIER_FILE),
+                                                       os.path.join(local, OBJECT_WORDS_FILE))
+            living = grounded and read_living_words(os.path.join(local, LIVING_WORDS_FILE))
+            detectors = detectors_file and WordDetectors.load(os.path.join(local, detectors_file))
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
                              "export it again with `altvoice train --resume`") from None
     if len(vocabulary) != card["vocabulary"]["size"]:
         raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {len(vocabulary)} words, the card says "
                          f"{card['vocabulary']['size']}; export it again")
-    return Captioner(card, extractor, decoders, vocabulary, batch_size)
+    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier or None, living or None,
+                     detectors or None)

@@ -1,29 +1,36 @@
-"""RunInference handler for an exported captioner: uint8 RGB arrays -> PredictionResult((caption, score)).
+"""RunInference handler for an exported captioner: images -> PredictionResult(model.grounding.Grounded).
 
-Use with KeyedModelHandler on (key, array) elements, the arrays decoded and resized to the model's
-image size (`altvoice.images.decode_image(data, load_captioner(dir).image_size)`, or the card's
-backbone.image_size). The handler holds only its configuration, so it pickles; each worker loads the
-model once.
+Use with KeyedModelHandler on (key, pixels) elements, decoded with `altvoice.images.decode_sizes`:
+pixels is one uint8 RGB array at the card's backbone.image_size, or, for grounded captions, a pair
+(that array, the same image at the object classifier's size, model.classifier.IMAGE_SIZE).
+The handler holds only its configuration, so it pickles; each worker loads the model (and its
+classifier) once.
 """
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 
-class CaptionModelHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
-    def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 32):
-        """`beam_width` None uses the export's; `batch_size` caps the images captioned per call."""
+class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
+    def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 32,
+                 grounding: bool = True, min_confidence: float | None = None):
+        """`beam_width` None uses the export's; `batch_size` caps the images captioned per call;
+        `grounding` False ignores the export's classifier; see Captioner.describe_images."""
         self._model_dir, self._beam_width, self._batch_size = model_dir, beam_width, batch_size
+        self._grounding, self._min_confidence = grounding, min_confidence
 
     def load_model(self):
         from model.export import load_captioner
 
-        return load_captioner(self._model_dir, self._batch_size)
+        return load_captioner(self._model_dir, self._batch_size, grounding=self._grounding)
 
-    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
-        captions = model.caption_images(list(batch), beam_width=self._beam_width)
-        return [PredictionResult(image, caption) for image, caption in zip(batch, captions)]
+    def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
+        pairs = isinstance(batch[0], tuple)
+        images = [item[0] for item in batch] if pairs else list(batch)
+        objects = [item[1] for item in batch] if pairs else None
+        found = model.describe_images(images, objects, beam_width=self._beam_width,
+                                      min_confidence=self._min_confidence)
+        return [PredictionResult(image, result) for image, result in zip(images, found)]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self._batch_size}

@@ -106,4 +106,6 @@ class EvaluateOptions:
                             action="store_true", help="also record the metrics in the model's model_card.json")
         parser.add_argument("--flip-average", "--flip_average", dest="flip_average", choices=("on", "off"),
                             default=None, help="override the model's test-time flip averaging (default: as exported)")
+        parser.add_argument("--grounding", choices=("on", "off"), default="on",
+                            help="ground captions in the model's object classifier, when it has one (default on)")
         _add_decoding_args(parser, beam_default=None)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import posixpath
+import tempfile
 
 import apache_beam as beam
 import fsspec
@@ -22,6 +23,7 @@ from altvoice.outputs import alt_text, atomic_write, is_up_to_date, output_paths
 from altvoice.progress import ShowProgress
 from altvoice.sources import archive_kind, source_root
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
+from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from pipelines.features import FAILED, DecodeImage
 from pipelines.options import CaptionOptions, UsageError, job_pipeline_options, parse_tts_options, require
 from pipelines.read_images import SKIPPED, ReadImages
@@ -42,8 +44,14 @@ class Settings:
         self.model_dir = opts.model or BUNDLED_MODEL
         card_text = _read_text(f"{self.model_dir.rstrip('/')}/model_card.json", self.model_dir)
         self.card = read_card(self.model_dir)
+        self.grounding = opts.grounding == "on" and "grounding" in self.card
+        self.min_confidence = opts.min_confidence if self.grounding else None
         self.model_id = f"{self.card.get('name', 'altvoice')}@{hashlib.sha256(card_text.encode()).hexdigest()[:12]}"
+        self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
+        self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
         self.image_size = self.card["backbone"]["image_size"]
+        if self.grounding:
+            check_classifier(self.model_dir)
         self.backend = opts.tts or default_backend()
         self.voice, self.audio_format = opts.voice, opts.audio_format
         self.tts_options = parse_tts_options(opts.tts_option)
@@ -55,6 +63,23 @@ class Settings:
         self.extension = synthesizer.extension if synthesizer else None
         self.output_root = (source_root(opts.input) if opts.in_place else opts.output).rstrip("/")
         self.force, self.embed, self.in_place = opts.force, opts.embed_metadata, opts.in_place
+
+
+def check_classifier(model_dir: str) -> None:
+    """Loads the export's object classifier once at launch: a missing or damaged one is a UsageError."""
+    from model.export import CLASSIFIER_FILE, OBJECT_WORDS_FILE
+
+    from model.classifier import ObjectClassifier
+
+    with tempfile.TemporaryDirectory(prefix="altvoice-classifier-") as local:
+        fs, path = fsspec.core.url_to_fs(model_dir)
+        try:
+            for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE):
+                fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
+            ObjectClassifier(os.path.join(local, CLASSIFIER_FILE), os.path.join(local, OBJECT_WORDS_FILE))
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            raise UsageError(f"{model_dir}: its object classifier can't be loaded ({type(err).__name__}: {err}); "
+                             "restore the export, or run with --grounding off") from None
 
 
 def _read_text(url: str, model_dir: str) -> str:
@@ -104,13 +129,16 @@ class WriteOutputs(beam.DoFn):
 
     def process(self, element):
         (relpath, data), prediction = element
-        caption, score = prediction.inference
+        found = prediction.inference
         s = self.settings
         paths = output_paths(s.output_root, relpath, s.extension)
-        text = alt_text(caption)
-        record = {"image": relpath, "caption": caption, "score": round(float(score), 4), "alt_text": text,
+        text = alt_text(found.caption)
+        record = {"image": relpath, "caption": found.caption, "score": round(float(found.score), 4), "alt_text": text,
                   "audio": None, "model_id": s.model_id, "voice": s.voice_id,
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if found.grounding != "off":
+            record.update(grounding=found.grounding, objects=found.objects, confidence=found.confidence,
+                          needs_review=found.needs_review)
         failures = []
         if self.synthesizer is not None:
             try:
@@ -135,7 +163,10 @@ class WriteOutputs(beam.DoFn):
         written = not any(f["stage"] == "write" for f in failures)
         beam.metrics.Metrics.counter("altvoice", "images_captioned" if written else "images_failed").inc()
         status = "written" if written and not failures else ("partial" if written else "failed")
-        yield {"image": relpath, "status": status, "caption": caption, "alt_text": text, "audio": record["audio"]}
+        if found.needs_review:
+            beam.metrics.Metrics.counter("altvoice", "images_needing_review").inc()
+        yield {"image": relpath, "status": status, "caption": found.caption, "alt_text": text,
+               "audio": record["audio"], "needs_review": found.needs_review}
 
     def _copy_path(self, relpath: str) -> str:
         if not self.settings.in_place:
@@ -151,10 +182,13 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
     settings = settings or Settings(opts)
     root = settings.output_root
     images = p | "ReadImages" >> ReadImages(opts.input, skip=SkipDone(settings))
-    decoded = images["ok"] | "Decode" >> beam.ParDo(DecodeImage(settings.image_size, keep_bytes=settings.embed)
-                                                     ).with_outputs(FAILED, ERRORS, main="ok")
+    object_size = OBJECT_SIZE if settings.grounding else None
+    decoded = images["ok"] | "Decode" >> beam.ParDo(
+        DecodeImage(settings.image_size, keep_bytes=settings.embed, object_size=object_size)
+    ).with_outputs(FAILED, ERRORS, main="ok")
     keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda n, px: ((n, None), px))
-    handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32)
+    handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32, settings.grounding,
+                                  settings.min_confidence)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
     _ = written.manifest | "Progress" >> beam.ParDo(ShowProgress("captioned"))
@@ -182,6 +216,8 @@ def check_inputs(opts: CaptionOptions) -> None:
         raise UsageError(f"--in-place needs a folder or glob input; {opts.input} is an archive: use --output")
     if opts.beam_width is not None and opts.beam_width < 1:
         raise UsageError("--beam-width must be at least 1")
+    if opts.min_confidence is not None and not 0 <= opts.min_confidence <= 1:
+        raise UsageError(f"--min-confidence must be between 0 and 1, got {opts.min_confidence}")
 
 
 def remove_partials(root: str) -> int:
@@ -217,9 +253,12 @@ def run(argv=None, wait: bool = True) -> dict | None:
 
 
 def manifest_counts(root: str) -> dict:
+    """Images per status, and `needs_review`: how many written captions are flagged for review."""
     counts = {}
     with fsspec.open(f"{root}/manifest.jsonl", "r", encoding="utf-8") as f:
         for line in f:
-            status = json.loads(line)["status"]
-            counts[status] = counts.get(status, 0) + 1
+            entry = json.loads(line)
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+            if entry.get("needs_review"):
+                counts["needs_review"] = counts.get("needs_review", 0) + 1
     return counts

@@ -6,7 +6,7 @@ import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from altvoice.errors import tagged_error
-from altvoice.images import ImageError, decode_image
+from altvoice.images import ImageError, decode_sizes
 
 FAILED = "failed"  # tag of the names of images that could not be decoded
 
@@ -46,15 +46,20 @@ class DecodeImage(beam.DoFn):
     """(name, bytes) -> (name, uint8 array); bad files go to the error output and their names to FAILED.
 
     With `keep_bytes` the key becomes (name, bytes), for steps that need the original file later.
+    With `object_size` the value is a pair of arrays from one decode: (image_size, object_size),
+    for the captioner and the object classifier.
     """
 
-    def __init__(self, image_size: int, keep_bytes: bool = False):
-        self.image_size, self.keep_bytes = image_size, keep_bytes
+    def __init__(self, image_size: int, keep_bytes: bool = False, object_size: int | None = None):
+        self.image_size, self.keep_bytes, self.object_size = image_size, keep_bytes, object_size
 
     def process(self, element):
         name, data = element
         try:
-            pixels = decode_image(data, self.image_size)
+            if self.object_size:
+                pixels = tuple(decode_sizes(data, (self.image_size, self.object_size)))
+            else:
+                pixels = decode_sizes(data, (self.image_size,))[0]
             yield ((name, data) if self.keep_bytes else name), pixels
         except Exception as err:  # one undecodable file must never stop the run
             kind = err.kind if isinstance(err, ImageError) else "corrupt_image"

@@ -1,4 +1,5 @@
 """Shared fixtures: a small Flickr8k-shaped dataset drawn by the tests, with bad inputs in it."""
+import os
 import zipfile
 
 import numpy as np
@@ -100,3 +101,19 @@ def gcs(tmp_path_factory):
     patch.undo()
     server.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def grounded_model(tiny_model, tmp_path_factory):
+    """The tiny captioner with the bundled model's object classifier added, for grounded captions."""
+    import shutil
+
+    from model.export import CLASSIFIER_FILE, CLASSIFIER_LICENCE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE, add_classifier
+    from pipelines.caption import BUNDLED_MODEL
+
+    export = tmp_path_factory.mktemp("grounded") / "export"
+    shutil.copytree(tiny_model, export)
+    bundled = [os.path.join(BUNDLED_MODEL, name) for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE,
+                                                                    CLASSIFIER_LICENCE)]
+    add_classifier(str(export), *bundled, {"source": "the bundled model's classifier"})
+    return export

@@ -36,6 +36,8 @@ def sample(param: dict, action) -> str:
         candidates = list(action.choices)
     elif action.type is int:
         candidates = ["7"]
+    elif action.type is float:
+        candidates = ["0.5"]
     else:
         candidates = CANDIDATES
     fitting = [c for c in candidates if all(re.fullmatch(r, c) for r in param.get("regexes", []))]

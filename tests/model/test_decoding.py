@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from model.decoding import beam_search, greedy_search
+from model.decoding import beam_search, constrained_beam_search, greedy_search
 from transforms.captions import END_ID, START_ID
 
 X, Y, Z = 4, 5, 6  # word ids after the reserved ones
@@ -112,3 +112,46 @@ def test_captions_stop_at_max_tokens():
     step, state = table_step({START_ID: {X: 1.0}, X: {X: 0.9, END_ID: 0.1}}), (np.zeros((2, 1)),)
     assert [ids for ids, _ in beam_search(step, state, max_tokens=3, beam_width=2)] == [[X, X, X]] * 2
     assert [ids for ids, _ in greedy_search(step, state, max_tokens=3)] == [[X, X, X]] * 2
+
+
+def exhaustive_best(step, state_row, max_tokens, keep):
+    """The best-scoring caption (summed log-probability) among all captions `keep` accepts, by enumeration:
+    up to max_tokens - 1 words and <end>, or max_tokens words cut off there (as the searches count them)."""
+    best = (None, -np.inf)
+    words = range(3, step(np.array([START_ID]), state_row)[0].shape[1])
+    for length in range(1, max_tokens + 1):
+        for ids in itertools.product(words, repeat=length):
+            if END_ID in ids or not keep(ids):
+                continue
+            total, state, previous = 0.0, state_row, START_ID
+            for token in (*ids, END_ID)[:max_tokens]:
+                log_probs, state = step(np.array([previous]), state)
+                total += log_probs[0, token]
+                previous = token
+            if total > best[1]:
+                best = (list(ids), total)
+    return best
+
+
+def test_constrained_search_places_the_required_word_and_never_a_banned_one():
+    step, state = rnn_step(vocab=7)
+    plain = beam_search(step, state, max_tokens=4, beam_width=3)
+    required, banned = [[5]] * 6, [[6]] * 6
+    found = constrained_beam_search(step, state, 4, 3, 0.0, required, banned)
+    for (ids, score), (plain_ids, plain_score) in zip(found, plain):
+        assert 5 in ids and 6 not in ids
+        assert score <= plain_score + 1e-9  # a constraint can only cost probability
+    for row in range(6):  # a wide beam finds the best constrained caption that enumeration finds
+        row_state = (state[0][row : row + 1],)
+        expected = exhaustive_best(step, row_state, 4, lambda ids: 5 in ids and 6 not in ids)
+        (ids, score), = constrained_beam_search(step, row_state, 4, 40, 0.0, [[5]], [[6]])
+        assert ids == expected[0] and score == pytest.approx(expected[1])
+
+
+def test_constrained_search_without_a_constraint_is_beam_search_and_gives_up_when_it_cannot_place_one():
+    step, state = rnn_step()
+    rows = len(state[0])
+    assert constrained_beam_search(step, state, 7, 3, 0.7, [[]] * rows, [[]] * rows) == \
+        beam_search(step, state, max_tokens=7, beam_width=3, alpha=0.7)
+    step = table_step({START_ID: {X: 1.0}, X: {X: 0.5, END_ID: 0.5}, Z: {END_ID: 1.0}})  # nothing leads to Z
+    assert constrained_beam_search(step, (np.zeros((1, 1)),), 4, 2, 0.0, [[Z]], [[]]) == [None]

@@ -33,17 +33,19 @@ def test_scores_the_split_and_lists_missing_and_broken_images(argv, dataset, tmp
     assert json.loads((tmp_path / "dev.json").read_text()) == report
     captions = json.loads((tmp_path / "dev.captions.json").read_text())
     assert sorted(captions) == sorted(dataset["dev"]) and all(isinstance(c, str) and c for c in captions.values())
-    assert report["decoding"] == {"beam_width": 3, "alpha": 0.7, "flip_average": False}
+    assert report["decoding"] == {"beam_width": 3, "alpha": 0.7, "flip_average": False, "grounding": False}
+    assert report["grounding"] == {"off": 4} and report["needs_review"] == 0
+    assert report["distinct_captions"] == len(set(captions.values()))
 
 
 def test_decoding_flags_and_the_model_card_update(argv, dataset, trained, tmp_path):
     model = shutil.copytree(trained[0] / "export", tmp_path / "export")
     report = evaluate.run(argv(dataset["dev"], "--beam-width", "1", "--alpha", "0", "--update-model-card",
                                "--flip-average", "on", model=model))
-    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "flip_average": True}
+    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "flip_average": True, "grounding": False}
     card = json.loads((model / "model_card.json").read_text())
     assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "flip_average": True,
-                                            "images": 4}
+                                            "grounding": False, "images": 4}
     assert card["metrics"]["dev"] == trained[1]["metrics"]["dev"]
 
 
@@ -55,3 +57,12 @@ def test_no_reference_captions_for_the_split(argv):
 def test_a_model_that_is_not_an_export_exits_2(argv, dataset, tmp_path, capsys):
     assert cli.main(["evaluate", *argv(dataset["dev"], model=tmp_path)]) == 2
     assert "not an exported captioner" in capsys.readouterr().err
+
+
+def test_grounded_evaluation_counts_paths_and_flags(argv, dataset, grounded_model):
+    on = evaluate.run(argv(dataset["dev"], model=grounded_model))
+    off = evaluate.run(argv(dataset["dev"], "--grounding", "off", model=grounded_model))
+    assert on["decoding"]["grounding"] is True and off["decoding"]["grounding"] is False
+    assert sum(on["grounding"].values()) == on["images"]["captioned"] == len(dataset["dev"])
+    assert set(on["grounding"]) <= {"agrees", "unverified", "constrained", "fallback"} and off["grounding"] == {"off": 4}
+    assert 0 <= on["needs_review"] <= len(dataset["dev"])

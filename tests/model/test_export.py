@@ -72,9 +72,10 @@ def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_d
         found = dict(results)
         if found.keys() != expected.keys():
             raise BeamAssertException(f"captioned {sorted(found)}")
-        for name, (caption, score) in found.items():
-            if caption != expected[name][0] or not np.isclose(score, expected[name][1], rtol=1e-5):
-                raise BeamAssertException(f"{name}: {caption, score} != {expected[name]}")
+        for name, result in found.items():  # the tiny export has no classifier: grounding "off"
+            caption, score, grounding = result.caption, result.score, result.grounding
+            if caption != expected[name][0] or not np.isclose(score, expected[name][1], rtol=1e-5) or grounding != "off":
+                raise BeamAssertException(f"{name}: {caption, score, grounding} != {expected[name]}")
 
     with test_pipeline.TestPipeline() as p:
         results = (
@@ -90,3 +91,19 @@ def test_captioner_refuses_arrays_of_the_wrong_size(loaded):
     with pytest.raises(ValueError, match="32x32x3"):
         loaded.caption_images([np.zeros((40, 40, 3), np.uint8)])
 
+
+
+def test_grounded_exports_describe_images_with_evidence_and_can_leave_it_out(grounded_model, dataset, tmp_path):
+    files = [(dataset["root"] / "Images" / n).read_bytes() for n in dataset["good"]]
+    grounded = load_captioner(str(grounded_model))
+    found = grounded.describe_bytes(files)
+    assert len(found) == len(files) and all(g.grounding != "off" and 0 <= g.confidence <= 1 for g in found)
+    assert any(g.objects for g in found)
+    plain = load_captioner(str(grounded_model), grounding=False)
+    assert plain.classifier is None and all(g.grounding == "off" for g in plain.describe_bytes(files))
+    assert [c for c, _ in plain.caption_bytes(files)] == [c for c, _ in grounded.caption_bytes(files)]
+    damaged = shutil.copytree(grounded_model, tmp_path / "damaged")
+    (damaged / "classifier.tflite").write_bytes(b"\0" * 100)
+    with pytest.raises(UsageError, match="incomplete or damaged export"):
+        load_captioner(str(damaged))
+    assert load_captioner(str(damaged), grounding=False).classifier is None

@@ -210,3 +210,50 @@ def test_a_killed_run_started_again_ends_complete(tmp_path, tiny_model):
         record = json.loads((out / f"{i:02d}.png.json").read_text())
         assert wav_info((out / record["audio"]).read_bytes())[1] > 0.2
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".partial")]
+
+
+def test_grounded_records_carry_evidence_confidence_and_the_review_flag(album, tmp_path, grounded_model):
+    from model.grounding import PATHS
+
+    out = tmp_path / "grounded"
+    result = caption(str(album), out, grounded_model, "--tts", "none")
+    assert {m["status"] for m in result["manifest"].values() if m["image"] in good_images()} == {"written"}
+    for name in good_images():
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["grounding"] in PATHS and 0 <= record["confidence"] <= 1
+        assert record["needs_review"] == (record["confidence"] < 0.5) and isinstance(record["objects"], list)
+        for found in record["objects"]:
+            assert set(found) == {"word", "class", "probability"} and 0.05 <= found["probability"] <= 1
+        assert result["manifest"][name]["needs_review"] == record["needs_review"]
+    off = caption(str(album), tmp_path / "off", grounded_model, "--tts", "none", "--grounding", "off")
+    record = json.loads((tmp_path / "off" / "red_1.jpg.json").read_text())
+    assert "objects" not in record and "needs_review" not in record
+    assert off["settings"].model_id == result["settings"].model_id + ":grounding=off"
+
+
+def test_min_confidence_writes_only_confident_captions(album, tmp_path, grounded_model):
+    out = tmp_path / "strict"
+    result = caption(str(album), out, grounded_model, "--tts", "none", "--min-confidence", "1")
+    for name in good_images():
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["grounding"] == "fallback" and record["needs_review"] is True
+        assert record["alt_text"].startswith("A photo")
+    assert result["settings"].model_id.endswith(":min_confidence=1.0")
+    from pipelines.caption import manifest_counts
+
+    assert manifest_counts(str(out))["needs_review"] == len(good_images()) + 1  # and sub/nested.png
+
+
+def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tmp_path, grounded_model):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(grounded_model, broken)
+    (broken / "classifier.tflite").write_bytes(b"not a model")
+    with pytest.raises(UsageError, match="object classifier"):
+        caption(str(album), tmp_path / "o1", broken)
+    (broken / "classifier.tflite").unlink()
+    with pytest.raises(UsageError, match="object classifier"):
+        caption(str(album), tmp_path / "o2", broken)
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    caption(str(album), tmp_path / "o3", broken, "--tts", "none", "--grounding", "off")  # without it: runs
