@@ -123,8 +123,10 @@ def run(argv=None) -> dict:
         json.dump({n: found.caption for n, found in sorted(captions.items())}, f, indent=2)
     if args.update_model_card:
         card = read_card(args.model)
-        split = posixpath.basename(args.split_file)
-        card.setdefault("metrics", {})[split] = {**report["metrics"], **report["decoding"], "images": len(captions)}
+        split = posixpath.basename(args.split_file) + (" grounded" if captioner.classifier else "")
+        card.setdefault("metrics", {})[split] = {**report["metrics"], **report["decoding"], "images": len(captions),
+                                                 "grounding_paths": report["grounding"],
+                                                 "distinct_captions": report["distinct_captions"]}
         write_card(args.model, card)
     logging.info("metrics: %s", json.dumps(report["metrics"]))
     return report

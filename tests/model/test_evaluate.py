@@ -45,7 +45,8 @@ def test_decoding_flags_and_the_model_card_update(argv, dataset, trained, tmp_pa
     assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "flip_average": True, "grounding": False}
     card = json.loads((model / "model_card.json").read_text())
     assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "flip_average": True,
-                                            "grounding": False, "images": 4}
+                                            "grounding": False, "images": 4, "grounding_paths": {"off": 4},
+                                            "distinct_captions": report["distinct_captions"]}
     assert card["metrics"]["dev"] == trained[1]["metrics"]["dev"]
 
 
@@ -59,8 +60,10 @@ def test_a_model_that_is_not_an_export_exits_2(argv, dataset, tmp_path, capsys):
     assert "not an exported captioner" in capsys.readouterr().err
 
 
-def test_grounded_evaluation_counts_paths_and_flags(argv, dataset, grounded_model):
-    on = evaluate.run(argv(dataset["dev"], model=grounded_model))
+def test_grounded_evaluation_counts_paths_and_flags(argv, dataset, grounded_model, tmp_path):
+    model = shutil.copytree(grounded_model, tmp_path / "grounded")
+    on = evaluate.run(argv(dataset["dev"], "--update-model-card", model=model))
+    assert json.loads((model / "model_card.json").read_text())["metrics"]["split.txt grounded"]["grounding"] is True
     off = evaluate.run(argv(dataset["dev"], "--grounding", "off", model=grounded_model))
     assert on["decoding"]["grounding"] is True and off["decoding"]["grounding"] is False
     assert sum(on["grounding"].values()) == on["images"]["captioned"] == len(dataset["dev"])
