@@ -51,7 +51,7 @@ class Settings:
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
         self.image_size = self.card["backbone"]["image_size"]
         if self.grounding:
-            check_classifier(self.model_dir)
+            check_grounding(self.model_dir, self.card)
         self.backend = opts.tts or default_backend()
         self.voice, self.audio_format = opts.voice, opts.audio_format
         self.tts_options = parse_tts_options(opts.tts_option)
@@ -65,21 +65,28 @@ class Settings:
         self.force, self.embed, self.in_place = opts.force, opts.embed_metadata, opts.in_place
 
 
-def check_classifier(model_dir: str) -> None:
-    """Loads the export's object classifier once at launch: a missing or damaged one is a UsageError."""
-    from model.export import CLASSIFIER_FILE, OBJECT_WORDS_FILE
+def check_grounding(model_dir: str, card: dict) -> None:
+    """Loads the export's grounding files once at launch (the classifier, its word tables, the word
+    detectors the card names): a missing or damaged one is a UsageError before any work."""
+    from model.classifier import ObjectClassifier, read_living_words
+    from model.detectors import WordDetectors
+    from model.export import CLASSIFIER_FILE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE
 
-    from model.classifier import ObjectClassifier
-
-    with tempfile.TemporaryDirectory(prefix="altvoice-classifier-") as local:
+    detectors = card["grounding"].get("word_detectors", {}).get("file")
+    with tempfile.TemporaryDirectory(prefix="altvoice-grounding-") as local:
         fs, path = fsspec.core.url_to_fs(model_dir)
         try:
-            for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE):
+            for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, *([detectors] if detectors else [])):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             ObjectClassifier(os.path.join(local, CLASSIFIER_FILE), os.path.join(local, OBJECT_WORDS_FILE))
+            read_living_words(os.path.join(local, LIVING_WORDS_FILE))
+            if detectors:
+                WordDetectors.load(os.path.join(local, detectors))
         except (OSError, ValueError, KeyError, RuntimeError) as err:
-            raise UsageError(f"{model_dir}: its object classifier can't be loaded ({type(err).__name__}: {err}); "
-                             "restore the export, or run with --grounding off") from None
+            reason = " ".join(str(err).split())
+            raise UsageError(f"{model_dir}: the grounding files (object classifier, word tables, detectors) can't be "
+                             f"loaded ({type(err).__name__}: {reason}); restore the export, or run with --grounding off"
+                             ) from None
 
 
 def _read_text(url: str, model_dir: str) -> str:

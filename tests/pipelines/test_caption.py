@@ -250,10 +250,14 @@ def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tm
     broken = tmp_path / "broken"
     shutil.copytree(grounded_model, broken)
     (broken / "classifier.tflite").write_bytes(b"not a model")
-    with pytest.raises(UsageError, match="object classifier"):
+    with pytest.raises(UsageError, match="grounding files"):
         caption(str(album), tmp_path / "o1", broken)
     (broken / "classifier.tflite").unlink()
-    with pytest.raises(UsageError, match="object classifier"):
+    with pytest.raises(UsageError, match="grounding files"):
+        caption(str(album), tmp_path / "o2", broken)
+    shutil.copy(grounded_model / "classifier.tflite", broken / "classifier.tflite")
+    (broken / "living_words.tsv").unlink()
+    with pytest.raises(UsageError, match="grounding files"):
         caption(str(album), tmp_path / "o2", broken)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
     caption(str(album), tmp_path / "o3", broken, "--tts", "none", "--grounding", "off")  # without it: runs
