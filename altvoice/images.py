@@ -65,11 +65,13 @@ def decode_image(data: bytes, size: int, max_pixels: int = MAX_PIXELS) -> np.nda
 
 
 def decode_sizes(data: bytes, sizes: tuple[int, ...], max_pixels: int = MAX_PIXELS) -> list[np.ndarray]:
-    """Decodes image bytes once to [size, size, 3] uint8 RGB arrays, one per size, or raises ImageError."""
+    """Decodes image bytes once to [size, size, 3] uint8 RGB arrays, one per size, or raises ImageError.
+    A JPEG is decoded at the reduced scale the first size needs, so the first array is exactly
+    decode_image(data, sizes[0])'s."""
     image = open_image(data, max_pixels)
     try:
         if image.format == "JPEG":
-            image.draft("RGB", (max(sizes), max(sizes)))  # decode at a reduced scale: much faster
+            image.draft("RGB", (sizes[0], sizes[0]))  # decode at a reduced scale: much faster
         image = to_rgb(image)
         return [np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8) for size in sizes]
     except (OSError, ValueError, SyntaxError, EOFError) as err:

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.breadth import names, score as breadth_score  # noqa: E402
+from bench.breadth import score as breadth_score  # noqa: E402
 from bench.common import FLICKR, SHARED, split_names, table  # noqa: E402
 from model.grounding import PATHS  # noqa: E402
 from model.detectors import fit_logistic  # noqa: E402

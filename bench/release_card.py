@@ -3,7 +3,6 @@ limitations, no paths of the machine that made it, and the object classifier for
 
     python bench/release_card.py EXPORT_DIR "TRAIN_FLAGS" "SEEDS" SHARED WORK
 """
-import json
 import os
 import sys
 

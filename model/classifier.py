@@ -6,7 +6,7 @@
                           (both made from WordNet by bench/make_object_words.py)
 
 `ObjectClassifier.classify` gives class probabilities; `Evidence` sums them over the plain words and
-kinds the classes map to (120 dog breeds at 0.05 each are "dog" at 0.6).
+kinds the classes map to (12 dog breeds at 0.05 each are "dog" at 0.6).
 """
 import csv
 import os
@@ -32,8 +32,8 @@ def read_object_words(path: str) -> list[ObjectClass]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     classes = []
     for number, row in enumerate(rows, 1):
-        if int(row["index"]) != number or row["kind"] not in KINDS:
-            raise ValueError(f"{path}: row {number} is not class {number} with a known kind: {row}")
+        if None in row.values() or row.get("index") != str(number) or row["kind"] not in KINDS:
+            raise ValueError(f"{path}: row {number} is not class {number} with a known kind and words: {row}")
         classes.append(ObjectClass(row["label"], row["word"], row["kind"], tuple(row["words"].split("|"))))
     return classes
 
@@ -89,12 +89,14 @@ class ObjectClassifier:
     """The TFLite ImageNet classifier: one interpreter, loaded once per worker process."""
 
     def __init__(self, model_path: str, words_path: str, threads: int | None = None):
-        self.model_path, self.classes = model_path, read_object_words(words_path)
+        self.classes = read_object_words(words_path)
         self._interpreter = _interpreter(model_path, threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         output = self._interpreter.get_output_details()[0]
         self._output_index = output["index"]
         self._scale, self._zero = output["quantization"]
+        if output["shape"][-1] != len(self.classes) + 1:
+            raise ValueError(f"{words_path} has {len(self.classes)} classes, the classifier {output['shape'][-1] - 1}")
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """uint8 RGB [N, 224, 224, 3] -> probabilities [N, 1000] of the ImageNet classes (background dropped).

@@ -61,5 +61,14 @@ class WordDetectors:
 
     @classmethod
     def load(cls, path: str) -> "WordDetectors":
-        with np.load(path) as data:
-            return cls([str(w) for w in data["words"]], data["weights"], data["biases"])
+        """The detectors saved at `path`; ValueError when the file is not whole."""
+        import zipfile
+
+        try:
+            with np.load(path) as data:
+                words, weights, biases = [str(w) for w in data["words"]], data["weights"], data["biases"]
+        except (zipfile.BadZipFile, EOFError, KeyError, OSError) as err:
+            raise ValueError(f"{path}: not a word detectors file ({type(err).__name__}: {err})") from None
+        if weights.ndim != 2 or len(words) != len(weights) or biases.shape != (len(words),):
+            raise ValueError(f"{path}: {len(words)} words, weights {weights.shape}, biases {biases.shape}")
+        return cls(words, weights, biases)

@@ -11,8 +11,8 @@ import fsspec
 from tqdm import tqdm
 
 from altvoice.images import ImageError, decode_sizes
-from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.sources import list_sources, read_task
+from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from model.export import load_captioner, read_card, write_card
 from model.metrics import caption_metrics
 from model.options import EvaluateOptions, parse

@@ -229,8 +229,6 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides
     the card's test-time augmentation setting (for measuring it); `grounding` False leaves out the
     object classifier of an export that has one."""
-    from model.classifier import ObjectClassifier, read_living_words
-    from model.detectors import WordDetectors
     from model.backbones import build_feature_extractor
     from model.decoder import build_caption_model
 
@@ -240,9 +238,7 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     with tempfile.TemporaryDirectory(prefix="altvoice-model-") as local:
         fs, path = fsspec.core.url_to_fs(model_dir)
         try:
-            grounding_files = (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE) if grounded else ()
-            detectors_file = grounded and card["grounding"].get("word_detectors", {}).get("file")
-            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE, *grounding_files, *([detectors_file] if detectors_file else [])):
+            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             backbone = card["backbone"]
             if flip_average is None:
@@ -254,15 +250,27 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
                 decoder.load_weights(os.path.join(local, name))
             with open(os.path.join(local, VOCABULARY_FILE), encoding="utf-8") as f:
                 vocabulary = f.read().splitlines()
-            classifier = grounded and ObjectClassifier(os.path.join(local, CLASSIFIER_FILE),
-                                                       os.path.join(local, OBJECT_WORDS_FILE))
-            living = grounded and read_living_words(os.path.join(local, LIVING_WORDS_FILE))
-            detectors = detectors_file and WordDetectors.load(os.path.join(local, detectors_file))
+            classifier, living, detectors = load_grounding(model_dir, card) if grounded else (None, None, None)
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
                              "export it again with `altvoice train --resume`") from None
     if len(vocabulary) != card["vocabulary"]["size"]:
         raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {len(vocabulary)} words, the card says "
                          f"{card['vocabulary']['size']}; export it again")
-    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier or None, living or None,
-                     detectors or None)
+    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier, living, detectors)
+
+
+def load_grounding(model_dir: str, card: dict) -> tuple:
+    """(ObjectClassifier, {word: living kind}, WordDetectors or None) of an export whose card has a
+    "grounding" section; OSError or ValueError when a file is missing or damaged."""
+    from model.classifier import ObjectClassifier, read_living_words
+    from model.detectors import WordDetectors
+
+    detectors = card["grounding"].get("word_detectors", {}).get("file")
+    with tempfile.TemporaryDirectory(prefix="altvoice-grounding-") as local:
+        fs, path = fsspec.core.url_to_fs(model_dir)
+        for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, *([detectors] if detectors else [])):
+            fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
+        classifier = ObjectClassifier(os.path.join(local, CLASSIFIER_FILE), os.path.join(local, OBJECT_WORDS_FILE))
+        living = read_living_words(os.path.join(local, LIVING_WORDS_FILE))
+        return classifier, living, detectors and WordDetectors.load(os.path.join(local, detectors))

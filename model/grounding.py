@@ -7,12 +7,12 @@ caption then takes one path:
     agrees       the classifier is confident of a kind and the caption names it: kept
     unverified   nothing contradicts the caption, nothing confirms it: kept
     constrained  the caption names a living being the evidence rules out (a dog on a cat photo, people
-                 where nothing suggests them) and the evidence is a living being: re-decoded by lexically
-                 constrained beam search, the evidence's word forced in (an in-vocabulary hypernym stands
-                 in as a slot, filled afterwards: "bird" -> "parrot"), the ruled-out words and the words
-                 the detectors don't see banned
-    fallback     the same with an object as the evidence, or no fluent re-decoding: a plain, true
-                 sentence, "A photo of a parrot."
+                 where nothing suggests them): re-decoded by lexically constrained beam search with the
+                 ruled-out words and the words the detectors don't see banned, and, when the evidence
+                 is a confident living being, its word forced in (an in-vocabulary hypernym stands in
+                 as a slot, filled afterwards: "bird" -> "parrot")
+    fallback     the same with a confidently seen object as the evidence (the captioner's sentences
+                 are about living subjects), or no fluent re-decoding: "A photo of a parrot."
 
 `confidence` is a logistic function of the caption's score, the evidence's probability and the path
 (coefficients fitted on held-out captions by bench/calibrate_confidence.py, stored in the model
@@ -124,7 +124,7 @@ class Grounder:
             elif plan["word"] and plan["proxy"] != plan["word"]:
                 caption = fill_slot(caption, plan["proxy"], plan["word"])
         kind, probability = evidence.kind()
-        doubtful = min_confidence is not None and self.confidence(score, probability, path)[0] < min_confidence
+        doubtful = min_confidence is not None and self.probability(score, probability, path) < min_confidence
         if path == "fallback" or doubtful:
             if plan is None or plan.get("word") is None:
                 best = evidence.best_word(kind, self.settings["min_word"]) if kind not in CONTEXT_KINDS else None
@@ -133,10 +133,14 @@ class Grounder:
         confidence, review = self.confidence(score, probability, path)
         return Grounded(caption, score, path, evidence.top_classes(), confidence, review or doubtful, probability)
 
-    def confidence(self, score: float, evidence: float, path: str) -> tuple[float, bool]:
+    def probability(self, score: float, evidence: float, path: str) -> float:
+        """The fitted probability that the caption is right."""
         c = self.settings["confidence"]
-        z = c["bias"] + c["score"] * score + c["evidence"] * evidence + c[path]
-        value = 1.0 / (1.0 + math.exp(-z))
+        return 1.0 / (1.0 + math.exp(-(c["bias"] + c["score"] * score + c["evidence"] * evidence + c[path])))
+
+    def confidence(self, score: float, evidence: float, path: str) -> tuple[float, bool]:
+        """(confidence rounded for the record, needs_review)."""
+        value = self.probability(score, evidence, path)
         return round(value, 3), value < self.settings["review_below"]
 
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import posixpath
-import tempfile
 
 import apache_beam as beam
 import fsspec
@@ -45,7 +44,9 @@ class Settings:
         card_text = _read_text(f"{self.model_dir.rstrip('/')}/model_card.json", self.model_dir)
         self.card = read_card(self.model_dir)
         self.grounding = opts.grounding == "on" and "grounding" in self.card
-        self.min_confidence = opts.min_confidence if self.grounding else None
+        if opts.min_confidence is not None and not self.grounding:
+            raise UsageError(f"--min-confidence needs grounded captions; {self.model_dir} has no object classifier")
+        self.min_confidence = opts.min_confidence
         self.model_id = f"{self.card.get('name', 'altvoice')}@{hashlib.sha256(card_text.encode()).hexdigest()[:12]}"
         self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
@@ -66,27 +67,16 @@ class Settings:
 
 
 def check_grounding(model_dir: str, card: dict) -> None:
-    """Loads the export's grounding files once at launch (the classifier, its word tables, the word
-    detectors the card names): a missing or damaged one is a UsageError before any work."""
-    from model.classifier import ObjectClassifier, read_living_words
-    from model.detectors import WordDetectors
-    from model.export import CLASSIFIER_FILE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE
+    """Loads the export's grounding files once at launch: a missing or damaged one is a UsageError."""
+    from model.export import load_grounding
 
-    detectors = card["grounding"].get("word_detectors", {}).get("file")
-    with tempfile.TemporaryDirectory(prefix="altvoice-grounding-") as local:
-        fs, path = fsspec.core.url_to_fs(model_dir)
-        try:
-            for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, *([detectors] if detectors else [])):
-                fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
-            ObjectClassifier(os.path.join(local, CLASSIFIER_FILE), os.path.join(local, OBJECT_WORDS_FILE))
-            read_living_words(os.path.join(local, LIVING_WORDS_FILE))
-            if detectors:
-                WordDetectors.load(os.path.join(local, detectors))
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
-            reason = " ".join(str(err).split())
-            raise UsageError(f"{model_dir}: the grounding files (object classifier, word tables, detectors) can't be "
-                             f"loaded ({type(err).__name__}: {reason}); restore the export, or run with --grounding off"
-                             ) from None
+    try:
+        load_grounding(model_dir, card)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        reason = " ".join(str(err).split())
+        raise UsageError(f"{model_dir}: the grounding files (object classifier, word tables, detectors) can't be "
+                         f"loaded ({type(err).__name__}: {reason}); restore the export, or run with --grounding off"
+                         ) from None
 
 
 def _read_text(url: str, model_dir: str) -> str:
@@ -118,7 +108,7 @@ class SkipDone:
 
 
 class WriteOutputs(beam.DoFn):
-    """((relpath, bytes or None), (caption, score)) -> audio, tagged copy, then the JSON record; a manifest line.
+    """((relpath, bytes or None), Grounded) -> audio, tagged copy, then the JSON record; a manifest line.
 
     Speech that fails is an error record: the JSON is still written, without audio, and the
     next run retries the audio.
@@ -225,6 +215,8 @@ def check_inputs(opts: CaptionOptions) -> None:
         raise UsageError("--beam-width must be at least 1")
     if opts.min_confidence is not None and not 0 <= opts.min_confidence <= 1:
         raise UsageError(f"--min-confidence must be between 0 and 1, got {opts.min_confidence}")
+    if opts.min_confidence is not None and opts.grounding == "off":
+        raise UsageError("--min-confidence needs grounded captions: drop --grounding off")
 
 
 def remove_partials(root: str) -> int:

@@ -116,4 +116,13 @@ def grounded_model(tiny_model, tmp_path_factory):
     bundled = [os.path.join(BUNDLED_MODEL, name) for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE,
                                                                     CLASSIFIER_LICENCE)]
     add_classifier(str(export), *bundled, {"source": "the bundled model's classifier"})
+    from model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors
+    from model.export import read_card, write_card
+
+    rng = np.random.default_rng(0)  # detectors of the right feature size, fitted on noise: they exercise the code
+    features = rng.normal(size=(64, read_card(str(export))["decoder"]["feature_size"]))
+    WordDetectors.fit(features, {PEOPLE: features[:, 0] > 0, "grass": features[:, 1] > 0}).save(str(export / DETECTORS_FILE))
+    card = read_card(str(export))
+    card["grounding"]["word_detectors"] = {"file": DETECTORS_FILE}
+    write_card(str(export), card)
     return export

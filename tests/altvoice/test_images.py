@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from altvoice.images import ImageError, decode_image
+from altvoice.images import ImageError, decode_image, decode_sizes
 from testdata import encode, scene_image
 
 RED = (220, 30, 30)
@@ -82,3 +82,12 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_pixel_limit_is_configurable():
     with pytest.raises(ImageError, match="over the limit"):
         decode_image(encode(scene_image(RED, size=100), "PNG"), 16, max_pixels=5000)
+
+
+def test_one_decode_gives_every_size_and_the_first_exactly_as_alone():
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (375, 500, 3), np.uint8)).resize((500, 375))
+    data = encode(photo, "JPEG")
+    first, second = decode_sizes(data, (160, 224))
+    assert first.shape == (160, 160, 3) and second.shape == (224, 224, 3)
+    assert np.array_equal(first, decode_image(data, 160))  # the captioner sees what it saw in training

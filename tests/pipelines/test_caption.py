@@ -239,6 +239,8 @@ def test_min_confidence_writes_only_confident_captions(album, tmp_path, grounded
         assert record["grounding"] == "fallback" and record["needs_review"] is True
         assert record["alt_text"].startswith("A photo")
     assert result["settings"].model_id.endswith(":min_confidence=1.0")
+    with pytest.raises(UsageError, match="needs grounded captions"):
+        caption(str(album), tmp_path / "o", grounded_model, "--min-confidence", "0.5", "--grounding", "off")
     from pipelines.caption import manifest_counts
 
     assert manifest_counts(str(out))["needs_review"] == len(good_images()) + 1  # and sub/nested.png
@@ -257,6 +259,15 @@ def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tm
         caption(str(album), tmp_path / "o2", broken)
     shutil.copy(grounded_model / "classifier.tflite", broken / "classifier.tflite")
     (broken / "living_words.tsv").unlink()
+    with pytest.raises(UsageError, match="grounding files"):
+        caption(str(album), tmp_path / "o2", broken)
+    shutil.copy(grounded_model / "living_words.tsv", broken / "living_words.tsv")
+    (broken / "word_detectors.npz").write_bytes((grounded_model / "word_detectors.npz").read_bytes()[:100])
+    with pytest.raises(UsageError, match="grounding files"):
+        caption(str(album), tmp_path / "o2", broken)
+    shutil.copy(grounded_model / "word_detectors.npz", broken / "word_detectors.npz")
+    rows = (grounded_model / "object_words.tsv").read_text().splitlines()
+    (broken / "object_words.tsv").write_text("\n".join(rows[:400]) + "\n")  # cut at a line: too few classes
     with pytest.raises(UsageError, match="grounding files"):
         caption(str(album), tmp_path / "o2", broken)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
