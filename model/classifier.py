@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 IMAGE_SIZE = 224
+GENERAL_KINDS = ("dog", "cat", "bird", "horse", "animal", "food", "drink", "vehicle", "furniture", "plant")
 KINDS = ("person", "dog", "cat", "bird", "horse", "animal", "food", "drink", "vehicle", "furniture",
          "clothing", "plant", "scene", "structure", "thing")
 
@@ -63,6 +64,15 @@ class Evidence:
         return [{"word": self._classes[i].word, "class": self._classes[i].label,
                  "probability": round(float(self.probabilities[i]), 3)}
                 for i in order if self.probabilities[i] >= minimum]
+
+    def top_word(self) -> tuple[str | None, float, str | None]:
+        """The most probable class's plain word, that word's probability, and the plain word of its kind
+        (the last of its chain) for kinds that have a useful one ("food", "bird"; not "device")."""
+        if not len(self.probabilities):
+            return None, 0.0, None
+        c = self._classes[int(np.argmax(self.probabilities))]
+        general = c.words[-1] if c.kind in GENERAL_KINDS else None
+        return c.words[0], self.by_word.get(c.words[0], 0.0), general
 
     def kind(self) -> tuple[str, float]:
         """The most probable kind and its probability."""

@@ -39,6 +39,8 @@ DEFAULTS = {
     "min_context": 0.1,  # a re-decoded caption may name a detector word only this probable
     "min_constrained_score": -4.0,  # a constrained caption scoring lower is replaced by the fallback
     "review_below": 0.5,  # needs_review when confidence is lower
+    "sure": 0.6,  # a fallback names a word this probable plainly...
+    "perhaps": 0.15,  # ...and one this probable with "perhaps"
     "confidence": {"bias": 0.0, "score": 1.0, "evidence": 1.0,
                    "agrees": 0.0, "unverified": -1.0, "constrained": -0.5, "fallback": 0.5},
 }
@@ -80,14 +82,13 @@ class Grounder:
         banned = sorted({i for w, i in self.ids.items() if w in self.kinds_of and self.contradicted(self.kinds_of[w], allowed)}
                         | {self.ids[w] for w in self.unseen(evidence, s["min_detected"]) if w in self.ids})
         plan = {"word": None, "proxy": None, "required": [], "banned": banned}
-        best = evidence.best_word(kind, s["min_word"]) if confident else None
-        if best:
-            word, _, chain = best
-            proxy = next((w for w in chain if w in self.ids), None)
-            plan.update(word=word, proxy=proxy, required=[self.ids[f] for f in plurals(proxy) if f in self.ids] if proxy else [])
-            if proxy is None or kind not in LIVING_KINDS:  # the captioner's sentences are about living subjects
-                return "fallback", plan
-        return "constrained", plan
+        best = evidence.best_word(kind, s["min_word"]) if confident and kind in LIVING_KINDS else None
+        if best is None:  # nothing to say instead, or an object: the captioner's sentences are about living subjects
+            return "fallback", plan
+        word, _, chain = best
+        proxy = next((w for w in chain if w in self.ids), None)
+        plan.update(word=word, proxy=proxy, required=[self.ids[f] for f in plurals(proxy) if f in self.ids] if proxy else [])
+        return ("constrained" if proxy else "fallback"), plan
 
     @staticmethod
     def unseen(evidence, below: float) -> set:
@@ -126,12 +127,23 @@ class Grounder:
         kind, probability = evidence.kind()
         doubtful = min_confidence is not None and self.probability(score, probability, path) < min_confidence
         if path == "fallback" or doubtful:
-            if plan is None or plan.get("word") is None:
-                best = evidence.best_word(kind, self.settings["min_word"]) if kind not in CONTEXT_KINDS else None
-                plan = {"word": best and best[0]}
-            path, caption, score = "fallback", fallback_caption(plan["word"]), 0.0
+            path, caption, score = "fallback", self.fallback_caption(evidence), 0.0
         confidence, review = self.confidence(score, probability, path)
         return Grounded(caption, score, path, evidence.top_classes(), confidence, review or doubtful, probability)
+
+    def fallback_caption(self, evidence) -> str:
+        """A short sentence that says only what the evidence says, and how sure it is: "a photo of a cat";
+        "a photo of food, perhaps a loaf" (the kind's plain word sure, the class not); "a photo, perhaps
+        of a clock"; "a photo"."""
+        sure, seen = self.settings["sure"], self.settings["perhaps"]
+        name, probability, general = evidence.top_word()
+        if name is None or probability < seen:
+            return "a photo"
+        if probability >= sure:
+            return f"a photo of {article(name)} {name}"
+        if general and general != name and evidence.by_word.get(general, 0.0) >= sure:
+            return f"a photo of {article(general)} {general}, perhaps {article(name)} {name}".replace(" a food,", " food,")
+        return f"a photo, perhaps of {article(name)} {name}"
 
     def probability(self, score: float, evidence: float, path: str) -> float:
         """The fitted probability that the caption is right."""
@@ -168,10 +180,3 @@ def fill_slot(caption: str, proxy: str, word: str) -> str:
                 tokens[i - 1] = article(word)
             break
     return " ".join(tokens)
-
-
-def fallback_caption(word: str | None) -> str:
-    """A short sentence that only says what the evidence says."""
-    if word is None:
-        return "a photo"
-    return f"a photo of {article(word)} {word}"

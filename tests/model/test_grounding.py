@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from model.classifier import Evidence, ObjectClass
-from model.grounding import Grounder, fallback_caption, fill_slot, plurals
+from model.grounding import Grounder, fill_slot, plurals
 
 VOCABULARY = ["<pad>", "<unk>", "<start>", "<end>", "a", "dog", "man", "cat", "cats", "bird", "birds", "red",
               "shirt", "runs", "sits", "on", "branch", "in", "animal", "an", "is", "puppy", "grass", "oven"]
@@ -49,10 +49,10 @@ def test_people_need_a_sign_and_objects_need_a_surer_one(grounder):
     people = lambda p: evidence({"people": p, "grass": 0.9}, microwave=0.9)  # noqa: E731
     assert grounder.check("a man runs on the grass", people(0.9))[0] == "unverified"  # objects: people may be there
     path, plan = grounder.check("a man runs on the grass", people(0.6))  # not sure enough beside a seen object
-    assert (path, plan["word"]) == ("fallback", "microwave") and ID["man"] in plan["banned"]  # objects: no re-decoding
+    assert path == "fallback" and ID["man"] in plan["banned"]  # beside objects: no re-decoding
     assert grounder.finish(None, 0.0, path, plan, people(0.6)).caption == "a photo of a microwave"
     assert grounder.check("a man runs", evidence({"people": 0.6}, labrador=0.3))[0] == "unverified"  # no object
-    assert grounder.check("a man runs", evidence({"people": 0.2}, labrador=0.3))[0] == "constrained"
+    assert grounder.check("a man runs", evidence({"people": 0.2}, labrador=0.3))[0] == "fallback"  # nothing to force
 
 
 def test_a_redecoded_caption_may_only_add_what_the_detectors_see(grounder):
@@ -104,4 +104,13 @@ def test_words_plurals_articles_and_slots():
     assert fill_slot("two birds sit on a bird", "bird", "parrot") == "two parrots sit on a bird"
     assert fill_slot("an animal runs", "animal", "giraffe") == "a giraffe runs"
     assert fill_slot("a bird flies", "bird", "owl") == "an owl flies"
-    assert fallback_caption("egg") == "a photo of an egg" and fallback_caption(None) == "a photo"
+
+
+def test_fallbacks_say_how_sure_the_evidence_is(grounder):
+    def text(**probabilities):
+        return grounder.fallback_caption(evidence(**probabilities))
+
+    assert text(giraffe=0.9) == "a photo of a giraffe"
+    assert text(macaw=0.45) == "a photo, perhaps of a parrot"  # "bird" 0.45: not sure either
+    assert text(macaw=0.45, giraffe=0.2) == "a photo of an animal, perhaps a parrot"
+    assert text(microwave=0.3) == "a photo, perhaps of a microwave" and text(microwave=0.1) == "a photo"
