@@ -1,5 +1,4 @@
 """The real google-cloud-texttospeech client against a local gRPC server that records requests."""
-import itertools
 import pickle
 
 import grpc
@@ -79,8 +78,8 @@ def test_requests_per_minute_spaces_requests_and_retries(tts_server):
     synthesizer.synthesize("One.")
     synthesizer.synthesize("Two.")
     times = [at for at, _ in tts_server.requests]
-    assert len(times) == 3
-    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(times))
+    assert len(times) == 3  # the bucket spaces them 0.05 s apart (test_ratelimit.py checks it on a fake clock);
+    assert times[-1] - times[0] >= 0.07  # here, that the client uses it, with slack for the scheduler
 
 
 def test_text_over_5000_bytes_of_ssml_is_refused_before_sending(tts_server):
