@@ -61,10 +61,12 @@ def load(path: str) -> dict | list[str]:
     return json.loads(text) if JSON_START.match(text) else text.splitlines()
 
 
-def is_json(path: str) -> bool:
-    """Whether the file's first non-space character is `{` (reads its first KiB only)."""
+def is_karpathy(path: str) -> bool:
+    """Whether the file looks like a Karpathy split JSON: `{` first and, within its first 64 KiB (the
+    first image's entry), "sentences". MS-COCO captions files have no splits of their own."""
     with fsspec.open(path, "r", encoding="utf-8-sig", errors="replace") as f:
-        return bool(JSON_START.match(f.read(1024)))
+        head = f.read(65536)
+    return bool(JSON_START.match(head)) and '"sentences"' in head
 
 
 def json_format(data: dict) -> str:

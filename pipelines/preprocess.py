@@ -22,7 +22,7 @@ from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.progress import ShowProgress
 from altvoice.records import make_example
 from model.backbones import get_backbone
-from pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit, is_json
+from pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit, is_karpathy
 from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
 from pipelines.options import PreprocessOptions, UsageError, job_pipeline_options, require
 from pipelines.read_images import ReadImages
@@ -228,7 +228,7 @@ def check_inputs(opts: PreprocessOptions) -> None:
             raise UsageError(f"{flag} {path}: no such file")
     if len(set(files.values())) < len(files):
         raise UsageError("--train-split, --dev-split and --test-split must name different files")
-    if not files and not any(is_json(path) for path in caption_files(opts)):
+    if not files and not any(is_karpathy(path) for path in caption_files(opts)):
         raise UsageError("--train-split and --dev-split are required unless --captions has a Karpathy split JSON")
     if opts.glove:
         fs, local = fsspec.core.url_to_fs(opts.glove)

@@ -147,8 +147,12 @@ def test_split_flags_are_needed_unless_a_karpathy_json_has_splits(dataset, tmp_p
     for flags, message in cases:
         with pytest.raises(UsageError, match=message):
             check_inputs(PipelineOptions(flags + base).view_as(PreprocessOptions))
+    coco = tmp_path / "captions_train2014.json"  # MS-COCO captions: no splits of their own
+    coco.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": []}')
+    with pytest.raises(UsageError, match="required unless --captions has a Karpathy"):
+        check_inputs(PipelineOptions(["--captions", str(coco), *base]).view_as(PreprocessOptions))
     karpathy = tmp_path / "dataset_flickr8k.json"
-    karpathy.write_text('\n {"images": []}')
+    karpathy.write_text('\n {"images": [{"filename": "a.jpg", "split": "train", "sentences": []}]}')
     check_inputs(PipelineOptions(["--captions", str(karpathy), *base]).view_as(PreprocessOptions))
 
 
