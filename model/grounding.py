@@ -70,8 +70,8 @@ class Grounder:
                 self.kinds_of.setdefault(form, set()).add(kind)
 
     def check(self, caption: str, evidence) -> tuple[str, dict | None]:
-        """("agrees" | "unverified", None) when the caption may stand, else ("constrained" | "fallback", plan),
-        the plan for re-decoding: {word, proxy, required ids, banned ids} (word None: nothing to force)."""
+        """("agrees" | "unverified", None) when the caption may stand, ("fallback", None), or ("constrained",
+        plan), the plan for re-decoding: {word, proxy, required ids, banned ids}."""
         s = self.settings
         kind, probability = evidence.kind()
         confident = probability >= s["min_evidence"] and kind not in CONTEXT_KINDS
@@ -79,16 +79,14 @@ class Grounder:
         named = [self.kinds_of[w] for w in caption.split() if w in self.kinds_of]
         if not any(self.contradicted(kinds, allowed) for kinds in named):
             return ("agrees" if confident and any(kind in kinds for kinds in named) else "unverified"), None
+        best = evidence.best_word(kind, s["min_word"]) if confident and kind in LIVING_KINDS else None
+        proxy = best and next((w for w in best[2] if w in self.ids), None)
+        if proxy is None:  # nothing to force: weak evidence, an object (the captioner's sentences are about
+            return "fallback", None  # living subjects) or a word without an in-vocabulary hypernym
         banned = sorted({i for w, i in self.ids.items() if w in self.kinds_of and self.contradicted(self.kinds_of[w], allowed)}
                         | {self.ids[w] for w in self.unseen(evidence, s["min_detected"]) if w in self.ids})
-        plan = {"word": None, "proxy": None, "required": [], "banned": banned}
-        best = evidence.best_word(kind, s["min_word"]) if confident and kind in LIVING_KINDS else None
-        if best is None:  # nothing to say instead, or an object: the captioner's sentences are about living subjects
-            return "fallback", plan
-        word, _, chain = best
-        proxy = next((w for w in chain if w in self.ids), None)
-        plan.update(word=word, proxy=proxy, required=[self.ids[f] for f in plurals(proxy) if f in self.ids] if proxy else [])
-        return ("constrained" if proxy else "fallback"), plan
+        return "constrained", {"word": best[0], "proxy": proxy, "banned": banned,
+                               "required": [self.ids[f] for f in plurals(proxy) if f in self.ids]}
 
     @staticmethod
     def unseen(evidence, below: float) -> set:
@@ -122,9 +120,9 @@ class Grounder:
             unseen = self.unseen(evidence, self.settings["min_context"]) & set((caption or "").split())
             if caption is None or score < self.settings["min_constrained_score"] or unseen:
                 path = "fallback"
-            elif plan["word"] and plan["proxy"] != plan["word"]:
+            elif plan["proxy"] != plan["word"]:
                 caption = fill_slot(caption, plan["proxy"], plan["word"])
-        kind, probability = evidence.kind()
+        _, probability = evidence.kind()
         doubtful = min_confidence is not None and self.probability(score, probability, path) < min_confidence
         if path == "fallback" or doubtful:
             path, caption, score = "fallback", self.fallback_caption(evidence), 0.0

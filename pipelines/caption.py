@@ -252,7 +252,7 @@ def run(argv=None, wait: bool = True) -> dict | None:
 
 
 def manifest_counts(root: str) -> dict:
-    """Images per status, and `needs_review`: how many written captions are flagged for review."""
+    """Images per status, and `needs_review`: how many captions are flagged for review."""
     counts = {}
     with fsspec.open(f"{root}/manifest.jsonl", "r", encoding="utf-8") as f:
         for line in f:
