@@ -24,8 +24,8 @@ def get_synthesizer(backend: str, voice: str | None = None, audio_format: str = 
     """The synthesizer for `backend` ('piper', 'espeak', 'google'), or None for 'none' (no audio).
 
     `voice` is backend-specific (None: the backend's default); `options` are the backend class's
-    keyword arguments. ValueError for an unknown backend, format or option; TTSError when the
-    backend isn't installed.
+    keyword arguments. ValueError for an unknown backend, format, option or (piper, espeak) voice;
+    TTSError when the backend isn't installed.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown speech backend {backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -27,10 +27,14 @@ class Synthesizer(abc.ABC):
         """Backend, voice and every setting that changes the sound: equal ids mean equal audio."""
 
     def synthesize(self, text: str) -> bytes:
-        """The text spoken, as a complete file in `self.extension` format."""
+        """The text spoken, as a complete file in `self.extension` format; TTSError rather than other bytes."""
+        from altvoice.tts.audio import check_audio  # audio.py imports this module
+
         if not text or not text.strip():
             raise TTSError("nothing to say: the text is empty", transient=False)
-        return self._synthesize(text.strip())
+        data = self._synthesize(text.strip())
+        check_audio(data, self.extension)
+        return data
 
     @abc.abstractmethod
     def _synthesize(self, text: str) -> bytes:

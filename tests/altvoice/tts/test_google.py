@@ -35,7 +35,8 @@ def test_voice_rate_pitch_and_encoding_are_sent(tts_server, audio_format, encodi
     assert request.audio_config.speaking_rate == pytest.approx(0.9)
     assert request.audio_config.pitch == pytest.approx(-2.5)
     assert synthesizer.extension == audio_format
-    assert synthesizer.voice_id == f"google:en-GB-Neural2-B:lang=en-GB:rate=0.9:pitch=-2.5:{encoding}"
+    assert synthesizer.voice_id == (f"google:en-GB-Neural2-B:lang=en-GB:rate=0.9:pitch=-2.5:{encoding}"
+                                    f":endpoint={tts_server.endpoint}")
     if audio_format == "wav":
         assert wav_info(audio).seconds == pytest.approx(0.5)
     else:
@@ -70,6 +71,35 @@ def test_outage_longer_than_the_deadline_is_a_transient_error(tts_server):
         local(tts_server, retry_deadline=0.3).synthesize("A bird sings.")
     assert raised.value.transient
     assert 3 <= len(tts_server.requests) < 100
+
+
+NOT_AUDIO = {"wav": [b"", b"<html>503 Service Unavailable</html>", AUDIO["LINEAR16"][:44]],
+             "mp3": [b"", b'{"error": "quota"}', AUDIO["MP3"][:60]],
+             "ogg": [b"", b"OggS", AUDIO["OGG_OPUS"][:30]]}
+
+
+@pytest.mark.parametrize("audio_format, encoding", [("wav", "LINEAR16"), ("mp3", "MP3"), ("ogg", "OGG_OPUS")])
+def test_an_answer_that_is_not_audio_is_retried(tts_server, audio_format, encoding):
+    tts_server.answer_next(*NOT_AUDIO[audio_format])
+    assert local(tts_server, audio_format=audio_format).synthesize("A bird sings.") == AUDIO[encoding]
+    assert len(tts_server.requests) == 4
+
+
+def test_answers_that_are_never_audio_end_in_a_transient_error(tts_server):
+    tts_server.answer_next(*[b"not audio"] * 1000)
+    with pytest.raises(TTSError, match="still failing after 0.3 s.*9 bytes that are not mp3 audio") as raised:
+        local(tts_server, audio_format="mp3", retry_deadline=0.3).synthesize("A bird sings.")
+    assert raised.value.transient
+    assert 3 <= len(tts_server.requests) < 100
+
+
+def test_endpoint_is_part_of_the_voice_id(tts_server):
+    default = get_synthesizer("google", voice="en-US-Neural2-C")
+    assert default.voice_id == "google:en-US-Neural2-C:lang=en-US:rate=1:pitch=0:LINEAR16"  # as before
+    regional = get_synthesizer("google", voice="en-US-Neural2-C", endpoint="eu-texttospeech.googleapis.com")
+    test = local(tts_server, voice="en-US-Neural2-C")
+    assert len({default.voice_id, regional.voice_id, test.voice_id}) == 3
+    assert regional.voice_id.endswith(":endpoint=eu-texttospeech.googleapis.com")
 
 
 def test_requests_per_minute_spaces_requests_and_retries(tts_server):

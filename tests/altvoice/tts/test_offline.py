@@ -1,5 +1,6 @@
 """Piper and espeak-ng really speak: WAV headers, durations, formats, options, pickling."""
 import pickle
+import re
 import shutil
 import subprocess
 
@@ -94,10 +95,24 @@ def test_espeak_reads_a_leading_dash_as_text_not_a_flag():
 
 
 @needs_espeak
-def test_espeak_unknown_voice_is_a_clear_permanent_error():
-    with pytest.raises(TTSError, match="espeak-ng failed.*voice") as raised:
-        get_synthesizer("espeak", voice="xx-nonexistent").synthesize(SHORT)
-    assert not raised.value.transient
+@pytest.mark.parametrize("voice", ["en-us", "EN-US", "en", "gmw/en-US", "en-gb-x-rp", "yue-Latn-jyutping",
+                                   "en-us+f3", "en-us+Alex", "de+klatt"])
+def test_espeak_takes_languages_voice_files_and_variants(voice):
+    assert wav_info(get_synthesizer("espeak", voice=voice).synthesize(SHORT)).seconds > 0.3
+
+
+@needs_espeak
+def test_espeak_variant_changes_the_sound():
+    assert get_synthesizer("espeak", voice="en-us+f3").synthesize(SHORT) != get_synthesizer("espeak").synthesize(SHORT)
+
+
+@needs_espeak
+@pytest.mark.parametrize("voice", ["xx-nonexistent", "en-xx", "English_(America)", "en-us ", "en-us+nope",
+                                   "en-us+F3", "en-us+f3+m1", "en-us+", "f3"])
+def test_espeak_voice_it_lacks_is_a_launch_error(voice):
+    # espeak-ng itself would fail on some, and quietly speak en or en-us for "en-xx", "en-us " and "en-us+nope"
+    with pytest.raises(ValueError, match=re.escape(f"no voice '{voice}': `espeak-ng --voices`")):
+        get_synthesizer("espeak", voice=voice)
 
 
 @needs_piper
@@ -111,7 +126,6 @@ def test_piper_voice_from_an_onnx_path():
 
 @needs_piper
 @pytest.mark.parametrize("voice", ["no_such_voice_package", "/nowhere/voice.onnx"])
-def test_piper_missing_voice_fails_when_configured(voice):
-    with pytest.raises(TTSError, match="piper voice") as raised:
+def test_piper_missing_voice_is_a_launch_error(voice):
+    with pytest.raises(ValueError, match="piper voice"):
         get_synthesizer("piper", voice=voice)
-    assert not raised.value.transient

@@ -1,7 +1,8 @@
 """A local, plain-text gRPC server for google.cloud.texttospeech.v1.TextToSpeech/SynthesizeSpeech.
 
-It records every request and answers from a script: each queued gRPC status code fails one call,
-then calls succeed with a small audio file in the requested encoding. For tests and offline demos:
+It records every request and answers from a script: each queued gRPC status code fails one call and
+each queued bytes object is answered in place of the audio, then calls succeed with a small audio file
+in the requested encoding. For tests and offline demos:
 
     python tests/altvoice/tts/tts_server.py --port 50051
     # then: get_synthesizer("google", endpoint="localhost:50051", insecure=True)
@@ -20,7 +21,9 @@ from google.cloud import texttospeech
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 MP3_FRAME = b"\xff\xf3\x40\xc4" + bytes(140)  # one MPEG-2 layer III frame header plus padding
-OGG_PAGE = b"OggS" + bytes(23)
+# One Ogg page: version 0, first and last page, granule 12000, serial 1, sequence 0, CRC 0 (unchecked),
+# one 19-byte segment (an OpusHead-sized packet).
+OGG_PAGE = b"OggS" + struct.pack("<BBqIIIB", 0, 6, 12000, 1, 0, 0, 1) + bytes([19]) + b"OpusHead" + bytes(11)
 
 
 def tone_wav(seconds: float = 0.5, rate: int = 24000) -> bytes:
@@ -43,7 +46,7 @@ class LocalTextToSpeechServer:
 
     def __init__(self, port: int = 0):
         self.requests = []
-        self.failures = []  # grpc.StatusCode values, one per call to fail, in order
+        self.failures = []  # per call, in order: a grpc.StatusCode to fail it, or bytes to answer it with
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handler = grpc.unary_unary_rpc_method_handler(
@@ -61,10 +64,17 @@ class LocalTextToSpeechServer:
         with self._lock:
             self.failures.extend(codes)
 
+    def answer_next(self, *contents: bytes):
+        """Answer the next calls, after those already scripted, with these bytes as audio_content, one each."""
+        with self._lock:
+            self.failures.extend(contents)
+
     def _synthesize(self, request, context):
         with self._lock:
             self.requests.append((time.monotonic(), request))
             failure = self.failures.pop(0) if self.failures else None
+        if isinstance(failure, bytes):
+            return texttospeech.SynthesizeSpeechResponse(audio_content=failure)
         if failure is not None:
             context.abort(failure, f"scripted {failure.name}")
         encoding = texttospeech.AudioEncoding(request.audio_config.audio_encoding).name
