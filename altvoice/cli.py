@@ -59,7 +59,33 @@ def main(argv=None) -> int:
     except UsageError as err:
         print(f"altvoice {name}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"altvoice {name}: interrupted; what was written is kept: run the same command again to finish",
+              file=sys.stderr)
+        return 130
+    except Exception as err:  # one sentence on the terminal, the traceback in a file
+        print(f"altvoice {name}: failed: {one_line(err)} (traceback: {save_traceback(name)})", file=sys.stderr)
+        return 1
     return 0
+
+
+def one_line(err: BaseException) -> str:
+    """The innermost cause of an error as one line (Beam wraps worker errors in long messages)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def save_traceback(name: str) -> str:
+    import tempfile
+    import traceback
+
+    handle, path = tempfile.mkstemp(prefix=f"altvoice-{name}-", suffix=".log")
+    with os.fdopen(handle, "w") as f:
+        traceback.print_exc(file=f)
+    return path
 
 
 if __name__ == "__main__":

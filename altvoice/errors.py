@@ -3,12 +3,15 @@ import json
 
 import apache_beam as beam
 
+from altvoice.names import described
+
 ERRORS = "errors"  # the tag of error outputs in multi-output DoFns
 
 
 def error_record(image: str, stage: str, kind: str, reason: str) -> dict:
-    """One bad input: which image (or line), the stage that rejected it, a kind to count, and why."""
-    return {"image": image, "stage": stage, "kind": kind, "reason": reason}
+    """One bad input: which image (or line), the stage that rejected it, a kind to count, and why.
+    `image` is a wire-form name (altvoice.names): the record shows it printable, raw bytes beside."""
+    return {**described(image), "stage": stage, "kind": kind, "reason": reason}
 
 
 def tagged_error(image: str, stage: str, kind: str, reason: str):

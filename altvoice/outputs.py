@@ -3,21 +3,31 @@
 For an image at `<input root>/<relpath>` the job writes `<output root>/<relpath>.json` (the
 caption record) and `<output root>/<relpath>.<wav|mp3|ogg>` (the audio). The JSON is written
 last: it is the commit marker, so an image counts as done only when its JSON names the same
-model and voice and its audio file exists.
+model, voice and source stamp and its audio file exists. Files the job did not create are never
+overwritten: before creating audio or a tagged copy the record *claims* it (an intent record),
+and an existing file is replaced only when the record there claims it. Temp files carry the
+job's marker, so a later run removes only its own leftovers.
 """
 import json
 import os
 import posixpath
-import tempfile
+import re
+import secrets
+import shutil
 
 import fsspec
 
+from altvoice.names import to_os
+
 ALT_TEXT_LIMIT = 125  # characters: what screen readers and most CMSs expect of alt text
+TEMP_PREFIX = ".altvoice-tmp-"  # + 12 hex digits: short, so names near the 255-byte limit still fit
+_TEMP = re.compile(re.escape(TEMP_PREFIX) + "[0-9a-f]{12}$")
+_BEAM_TEMP = re.compile("beam-temp-(manifest|errors)-[0-9a-f]{32}$")  # WriteToText's staging folders
 
 
 def output_paths(root: str, relpath: str, audio_extension: str | None) -> dict:
-    """{'json': ..., 'audio': ... or None} for an image's relative path under an output root."""
-    base = f"{root.rstrip('/')}/{relpath}"
+    """{'json': ..., 'audio': ... or None} for an image's relative path (wire form) under an output root."""
+    base = f"{root.rstrip('/')}/{to_os(relpath)}"
     return {"json": f"{base}.json", "audio": f"{base}.{audio_extension}" if audio_extension else None}
 
 
@@ -32,16 +42,21 @@ def alt_text(caption: str, limit: int = ALT_TEXT_LIMIT) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def _is_local(fs) -> bool:
+    return "file" in fs.protocol or "local" in fs.protocol
+
+
 def atomic_write(url: str, data: bytes) -> None:
-    """Writes a whole file or nothing: a temp file renamed into place locally; object stores
-    (gs://, s3://) publish an object only when its upload completes."""
+    """Writes a whole file or nothing: a temp file (mode from the umask) renamed into place locally;
+    object stores (gs://, s3://) publish an object only when its upload completes."""
     fs, path = fsspec.core.url_to_fs(url)
-    if "file" not in fs.protocol and "local" not in fs.protocol:
+    if not _is_local(fs):
         fs.pipe_file(path, data)
         return
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+    temp = os.path.join(folder, TEMP_PREFIX + secrets.token_hex(6))
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(data)
@@ -52,24 +67,66 @@ def atomic_write(url: str, data: bytes) -> None:
         raise
 
 
+def remove_leftovers(root: str) -> int:
+    """Deletes what a killed local run left under `root`: its temp files and Beam's staging folders
+    (recognised by their exact name patterns); nothing else. Returns how many were removed."""
+    fs, path = fsspec.core.url_to_fs(root)
+    if not _is_local(fs) or not os.path.isdir(path):
+        return 0
+    removed, pending = 0, [path]
+    while pending:  # iterative: any depth
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False) and _TEMP.match(entry.name):
+                os.remove(entry.path)
+                removed += 1
+            elif entry.is_dir(follow_symlinks=False) and folder == path and _BEAM_TEMP.match(entry.name):
+                shutil.rmtree(entry.path)
+                removed += 1
+            elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                pending.append(entry.path)
+    return removed
+
+
 def read_record(url: str) -> dict | None:
     """The caption record written for an image, or None when there is none (or it is unreadable)."""
     try:
         with fsspec.open(url, "r", encoding="utf-8") as f:
-            return json.load(f)
+            record = json.load(f)
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) and ("model_id" in record or "claims" in record) else None
 
 
-def is_up_to_date(root: str, relpath: str, model_id: str, voice_id: str | None, audio_extension: str | None) -> bool:
-    """True when the image's record names this model and voice and its audio is there."""
-    paths = output_paths(root, relpath, audio_extension)
-    record = read_record(paths["json"])
-    if not record or record.get("model_id") != model_id or record.get("voice") != voice_id:
-        return False
-    if paths["audio"] is None:
-        return True
-    if record.get("audio") != posixpath.basename(paths["audio"]):
-        return False
-    fs, path = fsspec.core.url_to_fs(paths["audio"])
+def exists(url: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(url)
     return fs.exists(path)
+
+
+def claimed(record: dict | None) -> set:
+    """Base names of the files a record says the job made (audio, tagged copy, intended ones)."""
+    if not record:
+        return set()
+    return {n for n in (record.get("audio"), record.get("tagged_copy"), *record.get("claims", [])) if n}
+
+
+def same_source(recorded: dict | None, stamp: tuple, content_hash=None) -> bool:
+    """True when the stamp an image had when it was captioned matches its stamp now.
+
+    Local files: same size and mtime, or (touched) same size and sha256. Elsewhere every stamp
+    field must match (zip CRC, tar sha256, object store hash or generation).
+    """
+    if not recorded:
+        return False
+    current = dict(stamp)
+    if "mtime_ns" in current:
+        if recorded.get("size") != current["size"]:
+            return False
+        if recorded.get("mtime_ns") == current["mtime_ns"]:
+            return True
+        return content_hash is not None and recorded.get("sha256") == content_hash()
+    return all(recorded.get(key) == value for key, value in current.items())

@@ -1,20 +1,50 @@
 """Reading images from a folder, a glob, any fsspec URL, or a .zip / .tar(.gz) archive in place.
 
-`list_sources(url)` turns a URL into small, picklable read tasks; `read_task(task)` yields
-(relative path, bytes) for each file of a task. Archives are never unpacked to disk:
-zip members are read by random access in chunks, tar members in one streaming pass.
-Relative paths are sanitised so that no member can name a place outside the root.
+`list_sources(url)` turns a URL into small, picklable read tasks (and `Refused` entries for
+members that must not be read); `read_task(task)` yields (entry, bytes or error) for each file.
+Archives are never unpacked to disk: zip members are read by random access in chunks, tar
+members in one streaming pass. Reads are bounded (`Limits`): regular files only, sizes checked
+before reading (stat, declared member sizes, compression ratios) and every read capped.
+Relative paths are sanitised so that no member can name a place outside the root, and carried
+in wire form (altvoice.names) so names that are not UTF-8 survive. Each entry has a `stamp`:
+what identifies its content (size and mtime locally, plus a sha256 once read; size and CRC in
+a zip; the store's hash or generation in a bucket), for change detection.
 """
+import hashlib
+import os
 import posixpath
+import stat
 import tarfile
 import zipfile
 from typing import Iterator, NamedTuple
 
 import fsspec
 
+from altvoice.names import to_os, to_wire
+
 ZIP_SUFFIXES = (".zip",)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 ZIP_CHUNK = 64  # zip members read per task: one open of the archive per chunk
+STORE_STAMPS = ("md5Hash", "crc32c", "ETag", "etag", "generation", "updated", "LastModified", "mtime")
+RATIO_FLOOR = 64 << 20  # a zip member's compression ratio is checked past this many bytes
+TAR_RATIO_FLOOR = 1 << 30  # a tar's, over all its members so far, past this many
+READ_CHUNK = 1 << 20
+
+
+class Limits(NamedTuple):
+    """Bounds on what is read: bytes of one file, and uncompressed:compressed ratio of an archive."""
+
+    max_file_bytes: int = 128 << 20
+    max_ratio: int = 100
+
+
+class Entry(NamedTuple):
+    """One file to read: relative path (wire form), declared size, stamp, zip member index."""
+
+    name: str
+    size: int | None = None
+    stamp: tuple = ()
+    index: int = -1
 
 
 class ReadTask(NamedTuple):
@@ -23,11 +53,27 @@ class ReadTask(NamedTuple):
     kind: str
     url: str
     root: str
-    names: tuple = ()
+    entries: tuple = ()
+
+
+class Refused(NamedTuple):
+    """A member found while listing that is not read: `kind` and `reason` for the error record."""
+
+    name: str
+    kind: str
+    reason: str
 
 
 class UnsafePath(ValueError):
     """An archive member or file whose relative path would leave the root."""
+
+
+class ReadRefused(ValueError):
+    """A file that is not read: too large, not a regular file, a duplicate name; `kind` to count by."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
 
 
 def safe_relpath(name: str) -> str:
@@ -50,6 +96,10 @@ def archive_kind(url: str) -> str | None:
     return None
 
 
+def is_local(fs) -> bool:
+    return "file" in fs.protocol or "local" in fs.protocol
+
+
 def _hidden(relpath: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in relpath.split("/"))
 
@@ -59,77 +109,234 @@ def _glob_root(pattern: str) -> str:
     return pattern[:magic].rsplit("/", 1)[0]
 
 
+def _protocol(url: str) -> str:
+    return url.split("://", 1)[0] + "://" if "://" in url else ""
+
+
 def source_root(url: str) -> str:
     """The folder that relative paths of a folder or glob source are relative to (as a URL)."""
     if archive_kind(url):
         raise ValueError(f"{url} is an archive: it has no folder to write beside")
     fs, path = fsspec.core.url_to_fs(url)
-    protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
     if any(c in path for c in "*?["):
-        return protocol + _glob_root(path)
-    return protocol + (path.rstrip("/") if fs.isdir(path) else posixpath.dirname(path))
+        return _protocol(url) + _glob_root(path)
+    return _protocol(url) + (path.rstrip("/") if fs.isdir(path) else posixpath.dirname(path))
 
 
-def list_sources(url: str, chunk: int = ZIP_CHUNK) -> Iterator[ReadTask]:
+def walk_local(root: str) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, stat) of every file under a local folder, hidden ones left out. Iterative
+    (any depth); follows folder symlinks, each folder once (no loops)."""
+    pending, seen = [""], set()
+    while pending:
+        relative = pending.pop()
+        folder = os.path.join(root, relative) if relative else root
+        try:
+            info = os.stat(folder)
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue  # an unreadable sub-folder: its files can't be listed
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__MACOSX":
+                continue
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_dir():
+                    pending.append(name)
+                else:
+                    yield name, entry.stat()  # special files too: read_local refuses them with a reason
+            except OSError:
+                continue  # a dangling symlink
+
+
+def _local_stamp(info: os.stat_result) -> tuple:
+    return ("size", info.st_size), ("mtime_ns", info.st_mtime_ns)
+
+
+def _store_stamp(info: dict) -> tuple:
+    key = next((k for k in STORE_STAMPS if info.get(k) not in (None, "")), None)
+    return (("size", info.get("size")),) + (((key, str(info[key])),) if key else ())
+
+
+def list_sources(url: str, chunk: int = ZIP_CHUNK, limits: Limits = Limits()) -> Iterator[ReadTask | Refused]:
     """Splits an image source into read tasks. Raises OSError if the source can't be listed."""
     kind = archive_kind(url)
     if kind == "tar":
         yield ReadTask("tar", url, "")
         return
     if kind == "zip":
-        with fsspec.open(url, "rb") as raw, zipfile.ZipFile(raw) as archive:
-            names = [i.filename for i in archive.infolist() if not i.is_dir()]
-        for start in range(0, len(names), chunk):
-            yield ReadTask("zip", url, "", tuple(names[start : start + chunk]))
+        yield from _list_zip(url, chunk, limits)
         return
     fs, path = fsspec.core.url_to_fs(url)
-    protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
     if any(c in path for c in "*?["):
         root = _glob_root(path)
-        files = sorted(f for f, info in fs.glob(path, detail=True).items() if info["type"] != "directory")
+        entries = [_file_entry(root, f, info, fs) for f, info in sorted(fs.glob(path, detail=True).items())
+                   if info["type"] == "file"]
     elif fs.isdir(path):
-        root, files = path.rstrip("/"), sorted(fs.find(path))
+        root = path.rstrip("/")
+        if is_local(fs):
+            entries = [Entry(to_wire(n), i.st_size, _local_stamp(i)) for n, i in sorted(walk_local(root))]
+        else:
+            found = sorted(fs.find(path, detail=True).items())
+            entries = [_file_entry(root, f, info, fs) for f, info in found if info["type"] == "file"]
     elif fs.exists(path):
-        root, files = posixpath.dirname(path), [path]
+        root = posixpath.dirname(path)
+        entries = [_file_entry(root, path, fs.info(path), fs)]
     else:
         raise FileNotFoundError(f"no image source at {url}")
-    names = [n for n in (posixpath.relpath(f, root) for f in files) if not _hidden(n)]
-    for start in range(0, len(names), chunk):
-        yield ReadTask("files", url, protocol + root, tuple(names[start : start + chunk]))
+    entries = [e for e in entries if not _hidden(e.name)]
+    for start in range(0, len(entries), chunk):
+        yield ReadTask("files", url, _protocol(url) + root, tuple(entries[start : start + chunk]))
 
 
-def read_task(task: ReadTask) -> Iterator[tuple[str, bytes | Exception]]:
-    """Yields (relative path, bytes) for each file in the task, or (path, error) for one that fails.
+def _file_entry(root: str, path: str, info: dict, fs) -> Entry:
+    name = to_wire(posixpath.relpath(path, root))
+    if is_local(fs):
+        return Entry(name, info.get("size"), _local_stamp(os.stat(path)))
+    return Entry(name, info.get("size"), _store_stamp(info))
 
-    An error opening the whole archive is raised; an error on one member is yielded.
+
+def _list_zip(url: str, chunk: int, limits: Limits) -> Iterator[ReadTask | Refused]:
+    with fsspec.open(url, "rb") as raw, zipfile.ZipFile(raw) as archive:
+        members = [(i, m) for i, m in enumerate(archive.infolist()) if not m.is_dir()]
+    entries, seen = [], set()
+    for index, member in members:
+        try:
+            relpath = safe_relpath(member.filename)
+        except UnsafePath:
+            entries.append(Entry(member.filename, member.file_size, (), index))  # read_task reports it
+            continue
+        if relpath in seen:
+            yield Refused(relpath, "duplicate_name", f"member {index} has the same name as an earlier member of "
+                          f"{url}; only the first is read (their outputs would be the same files)")
+            continue
+        seen.add(relpath)
+        stamp = (("size", member.file_size), ("crc32", member.CRC))
+        entries.append(Entry(to_wire(relpath), member.file_size, stamp, index))
+    for start in range(0, len(entries), chunk):
+        yield ReadTask("zip", url, "", tuple(entries[start : start + chunk]))
+
+
+def check_size(size: int | None, limits: Limits, compressed: int | None = None, floor: int = RATIO_FLOOR) -> None:
+    """Raises ReadRefused for a declared size over the limit or a suspicious compression ratio."""
+    if size is not None and size > limits.max_file_bytes:
+        raise ReadRefused("too_large", f"{size} bytes ({size / 2**20:.1f} MB) is over the limit of "
+                          f"{limits.max_file_bytes / 2**20:g} MB (--max-file-mb)")
+    if compressed is not None and size and size > floor and size > limits.max_ratio * max(compressed, 1):
+        raise ReadRefused("compression_bomb", f"{size} bytes compressed into {compressed}: over the "
+                          f"{limits.max_ratio}:1 limit")
+
+
+def read_capped(f, limits: Limits) -> bytes:
+    """Reads a whole stream, refusing one longer than the limit (without reading much past it)."""
+    data = f.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        raise ReadRefused("too_large", f"more than the limit of {limits.max_file_bytes / 2**20:g} MB (--max-file-mb)")
+    return data
+
+
+def read_local(path: str, limits: Limits) -> tuple[bytes, os.stat_result]:
+    """A local regular file's bytes and stat; never blocks on a FIFO or reads a device."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadRefused("not_a_file", "not a regular file (a device, FIFO or socket): not read")
+        check_size(info.st_size, limits)
+        return read_capped(f, limits), info
+
+
+def content_sha256(path: str) -> str:
+    """sha256 of a local file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(READ_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_task(task: ReadTask, limits: Limits = Limits()) -> Iterator[tuple[Entry, bytes | Exception]]:
+    """Yields (entry, bytes) for each file in the task, or (entry, error) for one that fails.
+
+    Local files' entries gain their sha256 (and current stat) in `stamp`; tar members their
+    size and sha256. An error opening the whole archive is raised; an error on one member is yielded.
     """
     if task.kind == "files":
-        for name in task.names:
-            try:
-                with fsspec.open(f"{task.root}/{name}", "rb") as f:
-                    yield name, f.read()
-            except (OSError, ValueError) as err:
-                yield name, err
+        yield from _read_files(task, limits)
     elif task.kind == "zip":
         with fsspec.open(task.url, "rb") as raw, zipfile.ZipFile(raw) as archive:
-            for name in task.names:
-                yield from _read_member(name, lambda n=name: archive.read(n))
+            members = archive.infolist()
+            for entry in task.entries:
+                member = members[entry.index]
+                yield from _read_member(entry, lambda m=member: _read_zip(archive, m, limits))
     else:
-        with fsspec.open(task.url, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-            for member in archive:
-                if member.isfile():
-                    yield from _read_member(member.name, lambda m=member: archive.extractfile(m).read())
+        yield from _read_tar(task, limits)
 
 
-def _read_member(name: str, read) -> Iterator[tuple[str, bytes | Exception]]:
+def _read_files(task: ReadTask, limits: Limits):
+    fs, root = fsspec.core.url_to_fs(task.root)
+    for entry in task.entries:
+        try:
+            if is_local(fs):
+                data, info = read_local(os.path.join(root, to_os(entry.name)), limits)
+                stamp = _local_stamp(info) + (("sha256", hashlib.sha256(data).hexdigest()),)
+                yield entry._replace(stamp=stamp), data
+            else:
+                check_size(entry.size, limits)
+                with fs.open(f"{root}/{entry.name}", "rb") as f:
+                    yield entry, read_capped(f, limits)
+        except (OSError, ValueError) as err:
+            yield entry, err
+
+
+def _read_zip(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: Limits) -> bytes:
+    check_size(member.file_size, limits, member.compress_size)
+    with archive.open(member) as f:
+        return read_capped(f, limits)
+
+
+def _read_tar(task: ReadTask, limits: Limits):
+    seen = set()
+    with fsspec.open(task.url, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
+        declared = 0
+        for member in archive:
+            if not member.isfile():
+                continue
+            check_size(declared, limits._replace(max_file_bytes=float("inf")), raw.tell(), TAR_RATIO_FLOOR)
+            declared += member.size
+            entry = Entry(to_wire(member.name), member.size)
+            try:
+                relpath = to_wire(safe_relpath(member.name))
+            except UnsafePath as err:
+                yield entry, err
+                continue
+            if relpath in seen:
+                yield entry._replace(name=relpath), ReadRefused(
+                    "duplicate_name", f"a second member named {relpath!r} in {task.url}; only the first is read")
+                continue
+            seen.add(relpath)
+
+            def read(m=member):
+                check_size(m.size, limits)
+                return read_capped(archive.extractfile(m), limits)
+
+            for found, data in _read_member(entry._replace(name=relpath), read):
+                if isinstance(data, bytes):
+                    found = found._replace(stamp=(("size", len(data)), ("sha256", hashlib.sha256(data).hexdigest())))
+                yield found, data
+
+
+def _read_member(entry: Entry, read) -> Iterator[tuple[Entry, bytes | Exception]]:
     try:
-        relpath = safe_relpath(name)
+        relpath = safe_relpath(entry.name)
     except UnsafePath as err:
-        yield name, err
+        yield entry, err
         return
     if _hidden(relpath):
         return
     try:
-        yield relpath, read()
+        yield entry._replace(name=relpath), read()
     except (OSError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-        yield relpath, err
+        yield entry._replace(name=relpath), err

@@ -11,7 +11,7 @@ import fsspec
 from tqdm import tqdm
 
 from altvoice.images import ImageError, decode_sizes
-from altvoice.sources import list_sources, read_task
+from altvoice.sources import Refused, list_sources, read_task
 from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from model.export import load_captioner, read_card, write_card
 from model.metrics import caption_metrics
@@ -46,11 +46,11 @@ def read_images(url: str, wanted: set[str]):
     except Exception as err:  # fsspec and archive readers raise many kinds; all mean "can't list"
         raise UsageError(f"--images {url}: can't list it ({err})") from None
     seen = set()
-    for task in tasks:
+    for task in (t for t in tasks if not isinstance(t, Refused)):
         if task.kind != "tar":
-            task = task._replace(names=tuple(n for n in task.names if posixpath.basename(n) in wanted))
-        for path, data in read_task(task):
-            name = posixpath.basename(path)
+            task = task._replace(entries=tuple(e for e in task.entries if posixpath.basename(e.name) in wanted))
+        for entry, data in read_task(task):
+            name = posixpath.basename(entry.name)
             if name in wanted and name not in seen:
                 seen.add(name)
                 yield name, data

@@ -17,20 +17,26 @@ import fsspec
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from fsspec.utils import glob_translate
+
 from altvoice.errors import ERRORS, WriteErrors, error_record
-from altvoice.outputs import alt_text, atomic_write, is_up_to_date, output_paths
+from altvoice.names import described, to_os, to_wire
+from altvoice.outputs import (TEMP_PREFIX, alt_text, atomic_write, claimed, exists, output_paths, read_record,
+                              remove_leftovers, same_source)
 from altvoice.progress import ShowProgress
-from altvoice.sources import archive_kind, source_root
+from altvoice.sources import Limits, archive_kind, is_local, source_root
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
 from model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from pipelines.features import FAILED, DecodeImage
 from pipelines.options import CaptionOptions, UsageError, job_pipeline_options, parse_tts_options, require
-from pipelines.read_images import SKIPPED, ReadImages
+from pipelines.read_images import IGNORED, LISTED, SKIPPED, UP_TO_DATE, ReadImages
+from pipelines.source_changes import FindRemoved
 
 OPTIONS = CaptionOptions  # the flags `altvoice caption --help` lists
 BUNDLED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model", "pretrained")
-OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg", ".partial")
+OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg")
 ALT_COPY = ".alt"  # in-place tagged copies: photo.jpg -> photo.alt.jpg
+UNSUPPORTED = "unsupported"  # a record's `embed` when the image's format can't carry XMP
 
 
 class Settings:
@@ -63,7 +69,56 @@ class Settings:
         self.voice_id = synthesizer.voice_id if synthesizer else None
         self.extension = synthesizer.extension if synthesizer else None
         self.output_root = (source_root(opts.input) if opts.in_place else opts.output).rstrip("/")
-        self.force, self.embed, self.in_place = opts.force, opts.embed_metadata, opts.in_place
+        self.force, self.embed, self.in_place, self.prune = opts.force, opts.embed_metadata, opts.in_place, opts.prune
+        self.limits = Limits(max_file_bytes=int(opts.max_file_mb * (1 << 20)))
+        self.exclude, self.pattern = None, None
+        if not archive_kind(opts.input):
+            inside = relative_inside(self.output_root, source_root(opts.input))
+            if inside == "" and not opts.in_place:
+                raise UsageError(f"--output {opts.output} is the input folder: use --in-place to write beside the "
+                                 "originals, or another --output")
+            self.exclude = inside or None  # the output folder inside the input is never read as input
+            fs, path = fsspec.core.url_to_fs(opts.input)
+            if any(c in path for c in "*?["):
+                self.pattern = glob_translate(posixpath.relpath(path, fs._strip_protocol(source_root(opts.input))))
+
+
+def relative_inside(path: str, folder: str) -> str | None:
+    """`path` relative to `folder` (wire form; "" when equal), or None when it is not inside it."""
+    fs_a, a = fsspec.core.url_to_fs(path)
+    fs_b, b = fsspec.core.url_to_fs(folder)
+    if fs_a.protocol != fs_b.protocol:
+        return None
+    if is_local(fs_a):
+        a, b = os.path.realpath(a), os.path.realpath(b)
+    a, b = a.rstrip("/"), b.rstrip("/")
+    if a == b:
+        return ""
+    return to_wire(a[len(b) + 1:]) if a.startswith(b + "/") else None
+
+
+def check_source(url: str) -> None:
+    """A source that does not exist (or a glob whose folder does not) is a usage error."""
+    fs, path = fsspec.core.url_to_fs(url)
+    where = source_root(url) if any(c in path for c in "*?[") else url
+    try:
+        found = fs.exists(fs._strip_protocol(where))
+    except Exception as err:  # fsspec backends raise their own kinds for a bucket they can't reach
+        raise UsageError(f"--input {url}: can't be read ({type(err).__name__}: {err})") from None
+    if not found:
+        raise UsageError(f"--input {url}: no such file or folder")
+
+
+def check_writable(root: str) -> None:
+    """A local output folder that can't be created or written is a usage error, before any work."""
+    fs, path = fsspec.core.url_to_fs(root)
+    if not is_local(fs):
+        return
+    try:
+        atomic_write(f"{path}/{TEMP_PREFIX}probe", b"")
+        os.remove(f"{path}/{TEMP_PREFIX}probe")
+    except OSError as err:
+        raise UsageError(f"--output {root}: can't write there ({err.strerror or err})") from None
 
 
 def check_grounding(model_dir: str, card: dict) -> None:
@@ -88,30 +143,64 @@ def _read_text(url: str, model_dir: str) -> str:
                          "the export/ folder `altvoice train` writes") from None
 
 
-def is_own_output(relpath: str) -> bool:
-    """Files this job writes (records, audio, manifests, tagged copies): never inputs."""
-    stem, ext = posixpath.splitext(relpath.lower())
-    return relpath.lower().endswith(OWN_SUFFIXES) or stem.endswith(ALT_COPY)
+def base_name(url: str) -> str:
+    """A written file's name as records keep it (wire form: valid text even when the bytes are not UTF-8)."""
+    return to_wire(posixpath.basename(url))
+
+
+def copy_path(settings: "Settings", relpath: str) -> str:
+    """Where an image's XMP-tagged copy goes: mirrored under --output, `photo.alt.jpg` in place."""
+    if not settings.in_place:
+        return f"{settings.output_root}/{to_os(relpath)}"
+    stem, ext = posixpath.splitext(to_os(relpath))
+    return f"{settings.output_root}/{stem}{ALT_COPY}{ext}"
 
 
 class SkipDone:
-    """Picklable read-time filter: the job's own outputs, and (unless --force) images already up to date."""
+    """Picklable read-time filter: ignores the job's own outputs and the output folder when it lies
+    inside the input; skips (unless --force) images whose record is current: same model, voice
+    and source stamp, audio and (with --embed-metadata) tagged copy present."""
 
-    def __init__(self, settings: Settings):
-        self.root, self.model_id, self.voice_id = settings.output_root, settings.model_id, settings.voice_id
-        self.extension, self.force = settings.extension, settings.force
+    def __init__(self, settings: "Settings"):
+        self.settings = settings
 
-    def __call__(self, relpath: str) -> bool:
-        if is_own_output(relpath):
-            return True
-        return not self.force and is_up_to_date(self.root, relpath, self.model_id, self.voice_id, self.extension)
+    def __call__(self, entry, content_hash=None) -> str | None:
+        s, name = self.settings, entry.name
+        if s.exclude and (name == s.exclude or name.startswith(s.exclude + "/")):
+            return IGNORED
+        if name.lower().endswith(OWN_SUFFIXES) or self._own_copy(name):
+            return IGNORED
+        if s.force:
+            return None
+        return UP_TO_DATE if self._done(name, entry.stamp, content_hash) else None
+
+    def _own_copy(self, name: str) -> bool:
+        """An in-place `photo.alt.jpg` is the job's only when photo.jpg's record claims it."""
+        stem, ext = posixpath.splitext(name)
+        if not self.settings.in_place or not stem.lower().endswith(ALT_COPY):
+            return False
+        record = read_record(output_paths(self.settings.output_root, stem[: -len(ALT_COPY)] + ext, None)["json"])
+        return posixpath.basename(name) in claimed(record)
+
+    def _done(self, name: str, stamp: tuple, content_hash) -> bool:
+        s = self.settings
+        paths = output_paths(s.output_root, name, s.extension)
+        record = read_record(paths["json"])
+        if not record or record.get("model_id") != s.model_id or record.get("voice") != s.voice_id:
+            return False
+        if not same_source(record.get("source"), stamp, content_hash):
+            return False
+        if paths["audio"] and (record.get("audio") != base_name(paths["audio"]) or not exists(paths["audio"])):
+            return False
+        if s.embed and record.get("embed") != UNSUPPORTED:
+            return bool(record.get("tagged_copy")) and exists(copy_path(s, name))
+        return True
 
 
 class WriteOutputs(beam.DoFn):
-    """((relpath, bytes or None), Grounded) -> audio, tagged copy, then the JSON record; a manifest line.
-
-    Speech that fails is an error record: the JSON is still written, without audio, and the
-    next run retries the audio.
+    """(((relpath, stamp), bytes or None), Grounded) -> audio, tagged copy, then the JSON record; a
+    manifest line. Speech that fails is an error record: the JSON is still written, without audio,
+    and the next run retries the audio. A file there that the job did not make is never replaced.
     """
 
     def __init__(self, settings: Settings):
@@ -125,51 +214,89 @@ class WriteOutputs(beam.DoFn):
         self.synthesizer = get_synthesizer(s.backend, s.voice, s.audio_format, **s.tts_options)
 
     def process(self, element):
-        (relpath, data), prediction = element
-        found = prediction.inference
+        ((relpath, stamp), data), prediction = element
+        try:
+            yield from self._write(relpath, stamp, data, prediction.inference)
+        except Exception as err:  # a bug or an unforeseen error on one image must not stop the run
+            failure = error_record(relpath, "write", "write_failed", f"{type(err).__name__}: {err}")
+            yield from self._finish(relpath, prediction.inference, alt_text(prediction.inference.caption), None,
+                                    [failure])
+
+    def _write(self, relpath, stamp, data, found):
         s = self.settings
         paths = output_paths(s.output_root, relpath, s.extension)
-        text = alt_text(found.caption)
-        record = {"image": relpath, "caption": found.caption, "score": round(float(found.score), 4), "alt_text": text,
-                  "audio": None, "model_id": s.model_id, "voice": s.voice_id,
+        text, failures = alt_text(found.caption), []
+        old = read_record(paths["json"])
+        if old is None and exists(paths["json"]):
+            failures.append(error_record(relpath, "write", "output_exists", f"{paths['json']} exists and is not "
+                                         "an altvoice record: not overwritten, image not captioned"))
+            yield from self._finish(relpath, found, text, None, failures)
+            return
+        record = {**described(relpath), "caption": found.caption, "score": round(float(found.score), 4),
+                  "alt_text": text, "audio": None, "model_id": s.model_id, "voice": s.voice_id,
+                  "source": dict(stamp), "claims": sorted(claimed(old)),
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if found.grounding != "off":
             record.update(grounding=found.grounding, objects=found.objects, confidence=found.confidence,
                           needs_review=found.needs_review)
-        failures = []
-        if self.synthesizer is not None:
-            try:
-                atomic_write(paths["audio"], self.synthesizer.synthesize(text))
-                record["audio"] = posixpath.basename(paths["audio"])
-            except Exception as err:  # TTSError, or a write that failed: caption kept, audio retried next run
-                transient = getattr(err, "transient", False)
-                failures.append(error_record(relpath, "speech", "tts_failed", f"{err} (transient: {transient})"))
-        if s.embed and data is not None:
-            try:
-                atomic_write(self._copy_path(relpath), embed_alt_text(data, text))
-                record["tagged_copy"] = posixpath.basename(self._copy_path(relpath))
-            except (UnsupportedFormat, ValueError, OSError) as err:
-                failures.append(error_record(relpath, "embed", "embed_failed", str(err)))
+        targets = {"audio": paths["audio"] if self.synthesizer else None,
+                   "copy": copy_path(s, relpath) if s.embed and data is not None else None}
+        for key, url in targets.items():
+            if url and base_name(url) not in claimed(old) and exists(url):
+                stage = "speech" if key == "audio" else "embed"
+                failures.append(error_record(relpath, stage, "output_exists", f"{url} exists and was not written "
+                                             "by altvoice: not overwritten"))
+                targets[key] = None
+        new = {base_name(u) for u in targets.values() if u} - claimed(old)
         try:
+            if new:  # an intent record first: a run killed before the final record still owns these files
+                record["claims"] = sorted(claimed(old) | new)
+                atomic_write(paths["json"], json.dumps({**described(relpath), "claims": record["claims"]}).encode())
+            if targets["audio"]:
+                failures += self._speak(relpath, text, targets["audio"], record)
+            if targets["copy"]:
+                failures += self._embed(relpath, data, text, targets["copy"], record)
             atomic_write(paths["json"], json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
         except OSError as err:
-            failures.append(error_record(relpath, "write", "write_failed", str(err)))
+            failures.append(error_record(relpath, "write", "write_failed", f"record not written: {err}"))
+            record = None
+        yield from self._finish(relpath, found, text, record, failures)
+
+    def _speak(self, relpath: str, text: str, url: str, record: dict) -> list:
+        try:
+            audio = self.synthesizer.synthesize(text)
+        except Exception as err:  # TTSError, or a backend's own: caption kept, audio retried next run
+            transient = getattr(err, "transient", False)
+            return [error_record(relpath, "speech", "tts_failed", f"{err} (transient: {transient})")]
+        try:
+            atomic_write(url, audio)
+        except OSError as err:
+            return [error_record(relpath, "speech", "audio_write_failed", f"audio not written: {err}")]
+        record["audio"] = base_name(url)
+        return []
+
+    def _embed(self, relpath: str, data: bytes, text: str, url: str, record: dict) -> list:
+        try:
+            atomic_write(url, embed_alt_text(data, text))
+        except UnsupportedFormat as err:
+            record["embed"] = UNSUPPORTED  # not retried: the format can't carry it
+            return [error_record(relpath, "embed", "embed_unsupported", str(err))]
+        except (ValueError, OSError) as err:
+            return [error_record(relpath, "embed", "embed_failed", str(err))]
+        record["tagged_copy"] = base_name(url)
+        return []
+
+    def _finish(self, relpath, found, text, record, failures):
         for failure in failures:
             beam.metrics.Metrics.counter("altvoice", f"failed_{failure['stage']}").inc()
             yield beam.pvalue.TaggedOutput(ERRORS, failure)
-        written = not any(f["stage"] == "write" for f in failures)
+        written = record is not None
         beam.metrics.Metrics.counter("altvoice", "images_captioned" if written else "images_failed").inc()
         status = "written" if written and not failures else ("partial" if written else "failed")
         if found.needs_review:
             beam.metrics.Metrics.counter("altvoice", "images_needing_review").inc()
-        yield {"image": relpath, "status": status, "caption": found.caption, "alt_text": text,
-               "audio": record["audio"], "needs_review": found.needs_review}
-
-    def _copy_path(self, relpath: str) -> str:
-        if not self.settings.in_place:
-            return f"{self.settings.output_root}/{relpath}"
-        stem, ext = posixpath.splitext(relpath)
-        return f"{self.settings.output_root}/{stem}{ALT_COPY}{ext}"
+        yield {**described(relpath), "status": status, "caption": found.caption, "alt_text": text,
+               "audio": record["audio"] if written else None, "needs_review": found.needs_review}
 
 
 def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | None = None) -> Settings:
@@ -178,22 +305,25 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
 
     settings = settings or Settings(opts)
     root = settings.output_root
-    images = p | "ReadImages" >> ReadImages(opts.input, skip=SkipDone(settings))
+    images = p | "ReadImages" >> ReadImages(opts.input, skip=SkipDone(settings), limits=settings.limits,
+                                             stamped=True)
     object_size = OBJECT_SIZE if settings.grounding else None
     decoded = images["ok"] | "Decode" >> beam.ParDo(
-        DecodeImage(settings.image_size, keep_bytes=settings.embed, object_size=object_size)
+        DecodeImage(settings.image_size, keep_bytes=settings.embed, object_size=object_size,
+                    max_pixels=int(opts.max_megapixels * 1e6))
     ).with_outputs(FAILED, ERRORS, main="ok")
-    keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda n, px: ((n, None), px))
+    keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda k, px: ((k, None), px))
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32, settings.grounding,
                                   settings.min_confidence)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
     _ = written.manifest | "Progress" >> beam.ParDo(ShowProgress("captioned"))
-    skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda relpath: {"image": relpath, "status": "up_to_date"})
-    skipped = skipped | "NotOwnOutputs" >> beam.Filter(lambda line: not is_own_output(line["image"]))
-    failed = decoded[FAILED] | "FailedLines" >> beam.Map(lambda relpath: {"image": relpath, "status": "failed"})
+    skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})
+    failed = decoded[FAILED] | "FailedLines" >> beam.Map(lambda key: {**described(key[0]), "status": "failed"})
+    removed = (images[LISTED], images["errors"]) | "Removed" >> FindRemoved(root, settings.pattern, settings.prune,
+                                                                            settings.in_place)
     _ = (
-        (written.manifest, skipped, failed)
+        (written.manifest, skipped, failed, removed)
         | "Manifest" >> beam.Flatten()
         | "ManifestJson" >> beam.Map(json.dumps, sort_keys=True, ensure_ascii=False)
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
@@ -217,17 +347,9 @@ def check_inputs(opts: CaptionOptions) -> None:
         raise UsageError(f"--min-confidence must be between 0 and 1, got {opts.min_confidence}")
     if opts.min_confidence is not None and opts.grounding == "off":
         raise UsageError("--min-confidence needs grounded captions: drop --grounding off")
-
-
-def remove_partials(root: str) -> int:
-    """Deletes temp files a killed local run left behind (object stores never have any)."""
-    fs, path = fsspec.core.url_to_fs(root)
-    if "file" not in fs.protocol and "local" not in fs.protocol or not fs.isdir(path):
-        return 0
-    partials = [f for f in fs.find(path) if f.endswith(".partial")]
-    for leftover in partials:
-        fs.rm_file(leftover)
-    return len(partials)
+    if opts.max_file_mb <= 0 or opts.max_megapixels <= 0:
+        raise UsageError("--max-file-mb and --max-megapixels must be positive")
+    check_source(opts.input)
 
 
 def run(argv=None, wait: bool = True) -> dict | None:
@@ -237,9 +359,10 @@ def run(argv=None, wait: bool = True) -> dict | None:
     opts = PipelineOptions(argv).view_as(CaptionOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     settings = Settings(opts)
-    removed = remove_partials(settings.output_root)
+    check_writable(settings.output_root)
+    removed = remove_leftovers(settings.output_root)
     if removed:
-        logging.info("removed %d partial files left by an interrupted run", removed)
+        logging.info("removed %d temp files and folders left by an interrupted run", removed)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, opts, settings)
     if not wait:

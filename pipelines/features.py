@@ -6,7 +6,7 @@ import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from altvoice.errors import tagged_error
-from altvoice.images import ImageError, decode_sizes
+from altvoice.images import MAX_PIXELS, ImageError, decode_sizes
 
 FAILED = "failed"  # tag of the names of images that could not be decoded
 
@@ -43,28 +43,31 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
 
 class DecodeImage(beam.DoFn):
-    """(name, bytes) -> (name, uint8 array); bad files go to the error output and their names to FAILED.
+    """(key, bytes) -> (key, uint8 array); bad files go to the error output and their keys to FAILED.
 
-    With `keep_bytes` the key becomes (name, bytes), for steps that need the original file later.
+    The key is a name, or a tuple whose first item is the name (as ReadImages' stamped keys).
+    With `keep_bytes` the key becomes (key, bytes), for steps that need the original file later.
     With `object_size` the value is a pair of arrays from one decode: (image_size, object_size),
     for the captioner and the object classifier.
     """
 
-    def __init__(self, image_size: int, keep_bytes: bool = False, object_size: int | None = None):
+    def __init__(self, image_size: int, keep_bytes: bool = False, object_size: int | None = None,
+                 max_pixels: int = MAX_PIXELS):
         self.image_size, self.keep_bytes, self.object_size = image_size, keep_bytes, object_size
+        self.max_pixels = max_pixels
 
     def process(self, element):
-        name, data = element
+        key, data = element
         try:
             if self.object_size:
-                pixels = tuple(decode_sizes(data, (self.image_size, self.object_size)))
+                pixels = tuple(decode_sizes(data, (self.image_size, self.object_size), self.max_pixels))
             else:
-                pixels = decode_sizes(data, (self.image_size,))[0]
-            yield ((name, data) if self.keep_bytes else name), pixels
+                pixels = decode_sizes(data, (self.image_size,), self.max_pixels)[0]
+            yield ((key, data) if self.keep_bytes else key), pixels
         except Exception as err:  # one undecodable file must never stop the run
             kind = err.kind if isinstance(err, ImageError) else "corrupt_image"
-            yield beam.pvalue.TaggedOutput(FAILED, name)
-            yield tagged_error(name, "decode", kind, str(err) or type(err).__name__)
+            yield beam.pvalue.TaggedOutput(FAILED, key)
+            yield tagged_error(key if isinstance(key, str) else key[0], "decode", kind, str(err) or type(err).__name__)
 
 
 class ExtractFeatures(beam.PTransform):

@@ -109,6 +109,13 @@ class CaptionOptions(JobOptions):
                             help="also write a copy of each JPEG/PNG with the alt text in its XMP")
         parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                             help="beam search width (default: the model's; 1 = greedy)")
+        parser.add_argument("--prune", action="store_true", help="delete the outputs (record, audio, tagged copy) "
+                            "of images no longer in the source; without it they are only listed in the manifest")
+        parser.add_argument("--max-file-mb", "--max_file_mb", dest="max_file_mb", type=float, default=128,
+                            help="larger files (and archive members) are not read: one error line each (default 128)")
+        parser.add_argument("--max-megapixels", "--max_megapixels", dest="max_megapixels", type=float, default=64,
+                            help="larger images are not decoded: one error line each (default 64; decoded size "
+                            "is also capped at 256 MiB, 16-bit images counting twice)")
         parser.add_argument("--grounding", default="on", choices=["on", "off"],
                             help="check captions against the model's object classifier (default on; off: "
                             "the captioner alone)")

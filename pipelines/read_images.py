@@ -1,76 +1,115 @@
 """ReadImages: a URL (folder, glob, fsspec URL, .zip/.tar archive) -> (relative path, bytes), streamed."""
+import os
 from typing import Callable
 
 import apache_beam as beam
 
 from altvoice.errors import tagged_error
-from altvoice.sources import UnsafePath, list_sources, read_task, safe_relpath
+from altvoice.names import to_os
+from altvoice.sources import Limits, ReadRefused, Refused, UnsafePath, content_sha256, list_sources, read_task
 
-SKIPPED = "skipped"  # tag of the relative paths a `skip` predicate left out
+SKIPPED = "skipped"  # tag of the relative paths a `skip` predicate left out (up to date)
+LISTED = "listed"  # tag of every relative path the source has (read, skipped or refused)
+UP_TO_DATE, IGNORED = "up_to_date", "ignored"  # what `skip` may answer
 
 
 class _ListSources(beam.DoFn):
+    def __init__(self, limits: Limits):
+        self.limits = limits
+
     def process(self, url):
         try:
-            yield from list_sources(url)
+            for task in list_sources(url, limits=self.limits):
+                if isinstance(task, Refused):
+                    yield beam.pvalue.TaggedOutput(LISTED, task.name)
+                    yield tagged_error(task.name, "read", task.kind, task.reason)
+                else:
+                    yield task
         except Exception as err:  # any listing failure is the whole source's: record it, keep going
             yield tagged_error(url, "read", "unreadable_source", f"cannot list {url}: {err}")
 
 
-class _ReadTask(beam.DoFn):
-    def __init__(self, skip: Callable[[str], bool] | None):
-        self.skip = skip
+def _content_hash(task, entry):
+    if task.kind != "files" or "://" in task.root:
+        return None
+    return lambda: content_sha256(os.path.join(task.root, to_os(entry.name)))
 
-    def _skipped(self, name: str) -> bool:
+
+class _ReadTask(beam.DoFn):
+    def __init__(self, skip: Callable | None, limits: Limits, stamped: bool):
+        self.skip, self.limits, self.stamped = skip, limits, stamped
+
+    def _verdict(self, entry, content_hash=None) -> str | None:
         if self.skip is None:
-            return False
+            return None
         try:
-            return self.skip(safe_relpath(name))
+            return self.skip(entry, content_hash)
         except UnsafePath:
-            return False  # read_task reports it
+            return None  # read_task reports it
 
     def process(self, task):
-        skipped = [n for n in task.names if self._skipped(n)]
-        for name in skipped:  # decided before reading: their bytes are never fetched
-            beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
-            yield beam.pvalue.TaggedOutput(SKIPPED, safe_relpath(name))
-        task = task._replace(names=tuple(n for n in task.names if n not in set(skipped)))
+        kept = []
+        for entry in task.entries:  # decided before reading: skipped files' bytes are never fetched
+            verdict = self._verdict(entry, _content_hash(task, entry)) if task.kind != "tar" else None
+            if verdict != IGNORED:
+                yield beam.pvalue.TaggedOutput(LISTED, entry.name)
+            if verdict == UP_TO_DATE:
+                beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
+                yield beam.pvalue.TaggedOutput(SKIPPED, entry.name)
+            elif verdict is None:
+                kept.append(entry)
+        task = task._replace(entries=tuple(kept))
         try:
-            for name, data in read_task(task):
+            for entry, data in read_task(task, self.limits):
+                if task.kind == "tar":  # tar streams: listed and skipped after reading
+                    verdict = self._verdict(entry) if isinstance(data, bytes) else None
+                    if verdict == IGNORED:
+                        continue
+                    yield beam.pvalue.TaggedOutput(LISTED, entry.name)
+                    if verdict == UP_TO_DATE:
+                        beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
+                        yield beam.pvalue.TaggedOutput(SKIPPED, entry.name)
+                        continue
                 if isinstance(data, Exception):
-                    kind = "unsafe_path" if isinstance(data, ValueError) else "unreadable_file"
-                    yield tagged_error(name, "read", kind, str(data))
-                elif task.kind == "tar" and self._skipped(name):  # tar streams: skipped after reading
-                    beam.metrics.Metrics.counter("altvoice", "files_skipped").inc()
-                    yield beam.pvalue.TaggedOutput(SKIPPED, name)
+                    yield tagged_error(entry.name, "read", _kind(data), str(data))
                 else:
                     beam.metrics.Metrics.counter("altvoice", "files_read").inc()
-                    yield name, data
-        except Exception as err:  # an archive that can't be opened or ends mid-stream
+                    yield ((entry.name, entry.stamp) if self.stamped else entry.name), data
+        except Exception as err:  # an archive that can't be opened, ends mid-stream or is a bomb
             yield tagged_error(task.url, "read", "unreadable_archive", f"cannot read {task.url}: {err}")
 
 
-class ReadImages(beam.PTransform):
-    """Outputs `ok`: (relative path, bytes), `skipped`: relative paths and `errors`: error records.
+def _kind(error: Exception) -> str:
+    if isinstance(error, ReadRefused):
+        return error.kind
+    return "unsafe_path" if isinstance(error, UnsafePath) else "unreadable_file"
 
-    `skip(relpath) -> bool` (picklable) leaves files out before their bytes are read.
-    Read tasks are spread over workers.
+
+class ReadImages(beam.PTransform):
+    """Outputs `ok`: (relative path, bytes), `skipped` and `listed`: relative paths, `errors`: error records.
+
+    `skip(entry, content_hash) -> None | 'up_to_date' | 'ignored'` (picklable) leaves files out
+    before their bytes are read (tar members: after); `content_hash()` is the sha256 of a local
+    file (None elsewhere). Ignored files are not listed. With `stamped`, `ok` keys are
+    (relative path, stamp). Read tasks are spread over workers; `limits` bound every read.
     """
 
-    def __init__(self, url: str, skip: Callable[[str], bool] | None = None):
+    def __init__(self, url: str, skip: Callable | None = None, limits: Limits = Limits(), stamped: bool = False):
         super().__init__()
-        self.url, self.skip = url, skip
+        self.url, self.skip, self.limits, self.stamped = url, skip, limits, stamped
 
     def expand(self, pbegin):
         listed = (
             pbegin
             | "Source" >> beam.Create([self.url])
-            | "List" >> beam.ParDo(_ListSources()).with_outputs("errors", main="tasks")
+            | "List" >> beam.ParDo(_ListSources(self.limits)).with_outputs("errors", LISTED, main="tasks")
         )
         read = (
             listed.tasks
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadTask(self.skip)).with_outputs("errors", SKIPPED, main="ok")
+            | "Read" >> beam.ParDo(_ReadTask(self.skip, self.limits, self.stamped)).with_outputs(
+                "errors", SKIPPED, LISTED, main="ok")
         )
         errors = (listed.errors, read.errors) | "Errors" >> beam.Flatten()
-        return {"ok": read.ok, SKIPPED: read[SKIPPED], "errors": errors}
+        names = (listed[LISTED], read[LISTED]) | "Listed" >> beam.Flatten()
+        return {"ok": read.ok, SKIPPED: read[SKIPPED], LISTED: names, "errors": errors}

@@ -78,3 +78,24 @@ def caption_lines(names: list[str]) -> list[str]:
         "unlisted.jpg#0\tA caption for an image in no split .",
     ]
     return lines
+
+
+def deep_folder(root, depth: int):
+    """A chain of `depth` folders named "d" under root (made and removed level by level: os.makedirs
+    and shutil.rmtree recurse once a level). Returns the deepest and a function that removes the chain."""
+    import os
+
+    chain = [os.path.join(str(root), "d")]
+    for _ in range(depth - 1):
+        chain.append(os.path.join(chain[-1], "d"))
+    for level in chain:
+        os.mkdir(level)
+
+    def remove():
+        for level in reversed(chain):
+            for entry in os.scandir(level):
+                if not entry.is_dir(follow_symlinks=False):
+                    os.remove(entry.path)
+            os.rmdir(level)
+
+    return chain[-1], remove

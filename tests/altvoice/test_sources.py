@@ -6,11 +6,12 @@ import zipfile
 import fsspec
 import pytest
 
-from altvoice.sources import UnsafePath, list_sources, read_task, safe_relpath
+from altvoice.sources import Limits, ReadTask, UnsafePath, list_sources, read_task, safe_relpath
 
 
-def read_all(url, chunk=64):
-    return {name: data for task in list_sources(url, chunk) for name, data in read_task(task)}
+def read_all(url, chunk=64, limits=Limits()):
+    return {entry.name: data for task in list_sources(url, chunk, limits) if isinstance(task, ReadTask)
+            for entry, data in read_task(task, limits)}
 
 
 @pytest.fixture()
@@ -39,7 +40,7 @@ def test_glob_keeps_paths_relative_to_its_fixed_part(tree):
 def test_many_files_are_split_into_tasks(tree):
     root, files = tree
     tasks = list(list_sources(str(root), chunk=2))
-    assert [len(t.names) for t in tasks] == [2, 1]
+    assert [len(t.entries) for t in tasks] == [2, 1]
 
 
 def test_fsspec_memory_url():
@@ -102,3 +103,60 @@ def test_corrupt_zip_raises(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(zipfile.BadZipFile):
         list(list_sources(str(path)))
+
+
+def test_a_deep_tree_and_a_folder_symlink_loop_are_listed_once(tmp_path):
+    from testdata import deep_folder
+
+    folder, remove = deep_folder(tmp_path, 1200)  # past Python's recursion limit
+    try:
+        with open(f"{folder}/deep.jpg", "wb") as f:
+            f.write(b"x")
+        (tmp_path / "loop").symlink_to(tmp_path)
+        read = read_all(str(tmp_path))
+        assert list(read.values()) == [b"x"] and len(read) == 1
+    finally:
+        remove()
+
+
+def test_special_files_are_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    read = read_all(str(tmp_path))
+    assert {name: error.kind for name, error in read.items()} == {"pipe.jpg": "not_a_file", "zero.jpg": "not_a_file"}
+
+
+def test_sizes_are_checked_before_reading_and_reads_are_capped(tmp_path):
+    limits = Limits(max_file_bytes=1000)
+    (tmp_path / "big.jpg").write_bytes(bytes(1001))
+    (tmp_path / "ok.jpg").write_bytes(bytes(1000))
+    read = read_all(str(tmp_path), limits=limits)
+    assert read["ok.jpg"] == bytes(1000) and read["big.jpg"].kind == "too_large"
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/store/big.jpg": bytes(1001)})
+    assert read_all("memory:///store", limits=limits)["big.jpg"].kind == "too_large"
+
+
+def test_zip_bombs_and_duplicate_members_are_refused(tmp_path):
+    from altvoice.sources import Refused
+
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bmp", bytes(100 << 20))  # 100 MiB in ~100 KB: over the 100:1 ratio
+        archive.writestr("a.jpg", b"first")
+        archive.writestr("a.jpg", b"second")
+    listed = list(list_sources(str(path)))
+    assert [(r.name, r.kind) for r in listed if isinstance(r, Refused)] == [("a.jpg", "duplicate_name")]
+    read = read_all(str(path))
+    assert read["a.jpg"] == b"first" and read["zeros.bmp"].kind == "compression_bomb"
+
+
+def test_local_entries_carry_a_stamp_and_the_content_hash(tree):
+    import hashlib
+
+    root, _ = tree
+    (entry, data), = [r for t in list_sources(str(root)) for r in read_task(t) if r[0].name == "top.jpg"]
+    stamp = dict(entry.stamp)
+    assert stamp["size"] == 1 and stamp["sha256"] == hashlib.sha256(data).hexdigest() and stamp["mtime_ns"] > 0

@@ -9,7 +9,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
-from pipelines.caption import Settings, build_pipeline, check_inputs, remove_partials
+from altvoice.outputs import remove_leftovers
+from pipelines.caption import Settings, build_pipeline, check_inputs
 from pipelines.options import CaptionOptions, UsageError
 from testdata import bad_images, encode, good_images, scene_image
 
@@ -144,17 +145,24 @@ def test_usage_errors(tmp_path, tiny_model):
         check_inputs(PipelineOptions(["--input", str(tmp_path)]).view_as(CaptionOptions))
     with pytest.raises(UsageError, match="archive"):
         check_inputs(PipelineOptions(["--input", "x.zip", "--in-place"]).view_as(CaptionOptions))
+    with pytest.raises(UsageError, match="no such file or folder"):
+        check_inputs(PipelineOptions(["--input", str(tmp_path / "nosuch"), "--output", "o"]).view_as(CaptionOptions))
     with pytest.raises(UsageError, match="no exported captioner"):
         Settings(PipelineOptions(["--input", str(tmp_path), "--output", str(tmp_path), "--model", str(tmp_path)]
                                  ).view_as(CaptionOptions))
 
 
-def test_partials_left_by_a_killed_run_are_removed(tmp_path):
+def test_only_the_jobs_own_leftovers_are_removed(tmp_path):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / ".x.jpg.json.123.partial").write_text("{")
-    (tmp_path / "a" / "x.jpg.json").write_text("{}")
-    assert remove_partials(str(tmp_path)) == 1
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.jpg.json"]
+    (tmp_path / "a" / ".altvoice-tmp-0123456789ab").write_text("{")
+    (tmp_path / "beam-temp-manifest-0123456789abcdef0123456789abcdef").mkdir()
+    kept = {"a/x.jpg.json": "{}", "a/thesis.docx.partial": "mine", "a/.x.jpg.json.123.partial": "mine too",
+            "beam-temp-notes/keep.txt": "mine", "a/.altvoice-tmp-xyz": "not the marker's form"}
+    for name, text in kept.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert remove_leftovers(str(tmp_path)) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(kept)
 
 
 def test_gs_input_and_output_on_a_gcs_emulator(gcs, tiny_model):

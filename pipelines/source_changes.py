@@ -1,0 +1,88 @@
+"""Images that left the source: records under the output root with no image behind them any more.
+
+Scheduled runs list them in the manifest (`removed_from_source`); with --prune their outputs
+(the record and the files it claims, nothing else) are deleted (`pruned`). Nothing is reported
+when any part of the source could not be listed or read: a missing listing is not a deletion.
+"""
+import posixpath
+import re
+
+import apache_beam as beam
+import fsspec
+
+from altvoice.names import described, to_os, to_wire
+from altvoice.outputs import claimed, read_record
+from altvoice.sources import is_local, walk_local
+
+LISTING_FAILURES = ("unreadable_source", "unreadable_archive")
+
+
+class _ListRecords(beam.DoFn):
+    def __init__(self, root: str, pattern: str | None):
+        self.root, self.pattern = root, pattern
+
+    def process(self, _):
+        fs, path = fsspec.core.url_to_fs(self.root)
+        if not fs.exists(path):
+            return
+        if is_local(fs):
+            names = (name for name, _ in walk_local(path))
+        else:
+            names = (posixpath.relpath(f, path) for f in fs.find(path))
+        for name in names:
+            relpath = to_wire(name[: -len(".json")]) if name.endswith(".json") else None
+            if relpath and (self.pattern is None or re.match(self.pattern, relpath)):
+                yield relpath, "record"
+
+
+class _Removed(beam.DoFn):
+    def __init__(self, root: str, prune: bool, in_place: bool):
+        self.root, self.prune, self.in_place = root, prune, in_place
+
+    def process(self, element, failures):
+        relpath, seen = element
+        if failures or "listed" in seen:
+            return
+        url = f"{self.root}/{to_os(relpath)}.json"
+        record = read_record(url)
+        if not record or "model_id" not in record:
+            return  # not an altvoice record
+        if self.prune:
+            fs, path = fsspec.core.url_to_fs(url)
+            folder = posixpath.dirname(path)
+            own_name = posixpath.basename(relpath)
+            for name in claimed(record) - ({own_name} if self.in_place else set()):
+                if "/" not in name and fs.exists(f"{folder}/{to_os(name)}"):
+                    fs.rm_file(f"{folder}/{to_os(name)}")
+            fs.rm_file(path)
+            beam.metrics.Metrics.counter("altvoice", "images_pruned").inc()
+        yield {**described(relpath), "status": "pruned" if self.prune else "removed_from_source"}
+
+
+class FindRemoved(beam.PTransform):
+    """(listed relative paths, error records of the read) -> manifest lines of images whose record
+    has no source any more. `pattern`: a regex the relative paths of a glob source match."""
+
+    def __init__(self, root: str, pattern: str | None, prune: bool, in_place: bool):
+        super().__init__()
+        self.root, self.pattern, self.prune, self.in_place = root, pattern, prune, in_place
+
+    def expand(self, inputs):
+        listed, errors = inputs
+        failures = (
+            errors
+            | "ListingFailures" >> beam.Filter(lambda e: e["kind"] in LISTING_FAILURES)
+            | "CountFailures" >> beam.combiners.Count.Globally()
+        )
+        records = (
+            listed.pipeline
+            | "OutputRoot" >> beam.Create([self.root])
+            | "ListRecords" >> beam.ParDo(_ListRecords(self.root, self.pattern))
+        )
+        return (
+            (listed | "Seen" >> beam.Map(lambda name: (name, "listed")), records)
+            | "Both" >> beam.Flatten()
+            | "ByImage" >> beam.GroupByKey()
+            | "Removed" >> beam.ParDo(_Removed(self.root, self.prune, self.in_place),
+                                      beam.pvalue.AsSingleton(failures))
+        )
