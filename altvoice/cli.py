@@ -1,6 +1,7 @@
 """The `altvoice` command: one subcommand per job; each passes unknown flags on to Beam."""
 import logging
 import os
+import signal
 import sys
 
 COMMANDS = {
@@ -54,19 +55,24 @@ def main(argv=None) -> int:
     from pipelines.options import UsageError
 
     module = importlib.import_module(COMMANDS[name][0])
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, lambda *_: interrupted(name))
     try:
         module.run(rest)
     except UsageError as err:
         print(f"altvoice {name}: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"altvoice {name}: interrupted; what was written is kept: run the same command again to finish",
-              file=sys.stderr)
-        return 130
     except Exception as err:  # one sentence on the terminal, the traceback in a file
         print(f"altvoice {name}: failed: {one_line(err)} (traceback: {save_traceback(name)})", file=sys.stderr)
         return 1
     return 0
+
+
+def interrupted(name: str) -> None:
+    """Ctrl-C: every output is written atomically, so stopping at once loses nothing finished."""
+    sys.stderr.write(f"\naltvoice {name}: interrupted; what was written is kept: run the same command again "
+                     "to finish\n")
+    os._exit(130)
 
 
 def one_line(err: BaseException) -> str:

@@ -224,6 +224,27 @@ class Captioner:
         return " ".join(self.vocabulary[i] for i in ids)
 
 
+def check_export(model_dir: str, card: dict) -> None:
+    """Opens every weights file of an export (HDF5 superblock and size) and counts its vocabulary,
+    without building the models: a missing or truncated file raises UsageError at launch."""
+    import h5py
+
+    fs, path = fsspec.core.url_to_fs(model_dir)
+    try:
+        for name in (*card.get("decoders", [DECODER_FILE]), BACKBONE_FILE):
+            with fs.open(f"{path.rstrip('/')}/{name}", "rb") as f, h5py.File(f, "r") as weights:
+                if not len(weights.keys()):
+                    raise ValueError(f"{name} holds no weights")
+        with fs.open(f"{path.rstrip('/')}/{VOCABULARY_FILE}", "rb") as f:
+            words = len(f.read().decode("utf-8").splitlines())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
+                         "export it again with `altvoice train --resume`") from None
+    if words != card["vocabulary"]["size"]:
+        raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {words} words, the card says "
+                         f"{card['vocabulary']['size']}; export it again")
+
+
 def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | None = None,
                    grounding: bool = True) -> Captioner:
     """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides

@@ -43,7 +43,7 @@ class Settings:
     """What the workers need, resolved once at launch: picklable values only."""
 
     def __init__(self, opts: CaptionOptions):
-        from model.export import read_card
+        from model.export import check_export, read_card
         from altvoice.tts import default_backend, get_synthesizer
 
         self.model_dir = opts.model or BUNDLED_MODEL
@@ -57,6 +57,7 @@ class Settings:
         self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
         self.image_size = self.card["backbone"]["image_size"]
+        check_export(self.model_dir, self.card)
         if self.grounding:
             check_grounding(self.model_dir, self.card)
         self.backend = opts.tts or default_backend()

@@ -256,3 +256,41 @@ def test_10_an_output_that_cant_be_written_is_a_launch_error(tmp_path, tiny_mode
     finally:
         read_only.chmod(0o755)
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_10_a_damaged_export_stops_the_job_before_any_work(tmp_path, tiny_model):
+    import shutil
+
+    damaged = tmp_path / "export"
+    shutil.copytree(tiny_model, damaged)
+    weights = (damaged / "decoder.weights.h5").read_bytes()
+    (damaged / "decoder.weights.h5").write_bytes(weights[: len(weights) // 2])
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "red.jpg").write_bytes(jpeg(RED))
+    with pytest.raises(UsageError, match="damaged export.*truncated"):
+        run_cli("--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--model", str(damaged))
+    assert not (tmp_path / "out").exists()
+
+
+def test_10_ctrl_c_is_one_sentence_and_a_rerun_finishes(tmp_path, tiny_model):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"{i:02d}.png").write_bytes(encode(scene_image((i * 8, 200 - i * 5, 90)), "PNG"))
+    command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", str(folder), "--output", str(out),
+               "--model", str(tiny_model), "--tts", "espeak", "--batch-size", "2"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*.png.json"))) < 2:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=60)[1]
+    assert run.returncode == 130 and stderr.splitlines()[-1].endswith("run the same command again to finish")
+    assert "Traceback" not in stderr
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    assert len(list(out.glob("*.png.json"))) == 30 and not list(out.glob(".altvoice-tmp-*"))
