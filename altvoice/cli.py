@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     if "-h" in rest or "--help" in rest:
         print(command_help(name))
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger().handlers[0].setFormatter(OneLineFormatter())
     import importlib
 
     from pipelines.options import UsageError
@@ -66,6 +67,14 @@ def main(argv=None) -> int:
         print(f"altvoice {name}: failed: {one_line(err)} (traceback: {save_traceback(name)})", file=sys.stderr)
         return 1
     return 0
+
+
+class OneLineFormatter(logging.Formatter):
+    """`LEVEL message`, first line only: tracebacks go to the file named when a run fails."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = record.getMessage().strip().splitlines()
+        return f"{record.levelname} {lines[0] if lines else ''}"
 
 
 def interrupted(name: str) -> None:

@@ -41,12 +41,12 @@ class _Removed(beam.DoFn):
 
     def process(self, element, failures):
         relpath, seen = element
-        if failures or "listed" in seen:
-            return
+        record = None if failures or "listed" in seen else read_record(f"{self.root}/{to_os(relpath)}.json")
+        if record and "model_id" in record:  # an altvoice record whose image is gone
+            yield from self._removed(relpath, record)
+
+    def _removed(self, relpath: str, record: dict):
         url = f"{self.root}/{to_os(relpath)}.json"
-        record = read_record(url)
-        if not record or "model_id" not in record:
-            return  # not an altvoice record
         if self.prune:
             fs, path = fsspec.core.url_to_fs(url)
             folder = posixpath.dirname(path)

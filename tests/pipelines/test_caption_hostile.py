@@ -294,3 +294,25 @@ def test_10_ctrl_c_is_one_sentence_and_a_rerun_finishes(tmp_path, tiny_model):
     assert "Traceback" not in stderr
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     assert len(list(out.glob("*.png.json"))) == 30 and not list(out.glob(".altvoice-tmp-*"))
+
+
+def test_10_a_full_disk_is_one_sentence(tmp_path, tiny_model):
+    import subprocess
+    import sys
+
+    disk = tmp_path / "tiny-disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("can't mount a small tmpfs here (needs root in a privileged container)")
+    try:
+        folder = tmp_path / "in"
+        folder.mkdir()
+        for i in range(30):
+            (folder / f"{i:02d}.png").write_bytes(encode(scene_image((i * 8, 200 - i * 5, 90)), "PNG"))
+        run = subprocess.run([sys.executable, "-m", "altvoice.cli", "caption", "--input", str(folder), "--output",
+                              str(disk / "out"), "--model", str(tiny_model), "--tts", "espeak"],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 1 and "No space left on device" in run.stderr.splitlines()[-1]
+        assert "Traceback" not in run.stderr
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
