@@ -1,9 +1,14 @@
 """altvoice: image archives to alt-text captions and spoken descriptions, in batch, on Apache Beam.
 
-The top-level folders pipelines/, model/ and transforms/ install under their own names
-inside the `altvoice` distribution, so Dataflow workers import exactly what a checkout does.
+The repository's top-level folders model/, pipelines/ and transforms/ (the design card's layout)
+install inside the `altvoice` namespace as altvoice.model, altvoice.pipelines and
+altvoice.transforms: site-packages gets one package, `altvoice`.
 """
 from setuptools import find_packages, setup
+
+FOLDERS = ("model", "pipelines", "transforms")
+PACKAGES = find_packages(include=["altvoice", "altvoice.*"]) + [
+    f"altvoice.{package}" for package in find_packages(include=[f"{folder}*" for folder in FOLDERS])]
 
 REQUIRES = [
     "apache-beam[gcp]==2.77.0",
@@ -28,8 +33,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["altvoice*", "pipelines*", "model*", "transforms*"]),
-    package_data={"model": ["pretrained/*"]},  # the bundled captioner
+    packages=PACKAGES,
+    package_dir={"altvoice": "altvoice", **{f"altvoice.{folder}": folder for folder in FOLDERS}},
+    package_data={"altvoice.model": ["pretrained/*"]},  # the bundled captioner
     install_requires=REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1",

@@ -5,11 +5,11 @@ import signal
 import sys
 
 COMMANDS = {
-    "preprocess": ("pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
-    "train": ("model.train", "TFRecords -> trained caption model (checkpoints, TensorBoard) -> export"),
-    "ensemble": ("model.ensemble", "several exports of one backbone and vocabulary -> one ensemble export"),
-    "evaluate": ("model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
-    "caption": ("pipelines.caption", "caption image archives, write alt text and speech beside every image"),
+    "preprocess": ("altvoice.pipelines.preprocess", "captions + images -> vocabulary, CNN features, TFRecords"),
+    "train": ("altvoice.model.train", "TFRecords -> trained caption model (checkpoints, TensorBoard) -> export"),
+    "ensemble": ("altvoice.model.ensemble", "several exports of one backbone and vocabulary -> one ensemble export"),
+    "evaluate": ("altvoice.model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
+    "caption": ("altvoice.pipelines.caption", "caption image archives, write alt text and speech beside every image"),
     "demo": ("altvoice.demo", "run altvoice on sample photos that ship with scikit-image"),
 }
 
@@ -22,26 +22,34 @@ def usage() -> str:
 
 
 def command_help(name: str) -> str:
+    """A job's --help, built from altvoice.flags alone: no Beam or TensorFlow import."""
     import argparse
-    import importlib
 
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from altvoice import flags
 
-    from pipelines.options import add_job_flags
+    class Formatter(argparse.HelpFormatter):
+        def _get_help_string(self, action):
+            text = action.help or ""
+            if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text:
+                text += f" (default: {action.default})"
+            return text
 
-    module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"altvoice {name}", description=COMMANDS[name][1],
-                                     epilog="Any Apache Beam pipeline option is accepted too (--runner, --project, ...).")
-    if issubclass(module.OPTIONS, PipelineOptions):
-        add_job_flags(parser, module.OPTIONS)
-    else:
-        module.OPTIONS._add_argparse_args(parser)
+    epilog = "--verbose shows TensorFlow's and Beam's own messages (they go to a log file otherwise)."
+    if name in flags.BEAM_JOBS:
+        epilog = "Apache Beam's pipeline options are accepted too (--runner, --project, --region, ...). " + epilog
+    parser = argparse.ArgumentParser(prog=f"altvoice {name}", description=COMMANDS[name][1], epilog=epilog,
+                                     formatter_class=Formatter)
+    for add in flags.JOB_FLAGS[name]:
+        add(parser)
     return parser.format_help()
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if argv[:1] == ["--version"]:
+        print(f"altvoice {version()}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
@@ -49,32 +57,46 @@ def main(argv=None) -> int:
     if "-h" in rest or "--help" in rest:
         print(command_help(name))
         return 0
-    logging.basicConfig(level=logging.INFO)
-    logging.getLogger().handlers[0].setFormatter(OneLineFormatter())
+    verbose = "--verbose" in rest
+    rest = [a for a in rest if a != "--verbose"]
+    from altvoice.console import Console
+
+    with Console(name, verbose) as console:
+        status = run_job(name, rest, console.log_file)
+    if console.log_file and status == 0:
+        os.remove(console.log_file)
+    return status
+
+
+def run_job(name: str, argv: list[str], log_file: str | None) -> int:
+    """Runs a job; usage errors and failures become one sentence and an exit status."""
     import importlib
 
-    from pipelines.options import UsageError
+    from altvoice.flags import UsageError
 
     module = importlib.import_module(COMMANDS[name][0])
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, lambda *_: interrupted(name))
     try:
-        module.run(rest)
+        result = module.run(argv)
     except UsageError as err:
         print(f"altvoice {name}: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # one sentence on the terminal, the traceback in a file
-        print(f"altvoice {name}: failed: {one_line(err)} (traceback: {save_traceback(name)})", file=sys.stderr)
+        logging.getLogger().exception("altvoice %s failed", name)
+        print(f"altvoice {name}: failed: {one_line(err)} (traceback: {log_file or save_traceback(name)})",
+              file=sys.stderr)
         return 1
-    return 0
+    return getattr(module, "exit_status", lambda _: 0)(result)
 
 
-class OneLineFormatter(logging.Formatter):
-    """`LEVEL message`, first line only: tracebacks go to the file named when a run fails."""
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as installed
 
-    def format(self, record: logging.LogRecord) -> str:
-        lines = record.getMessage().strip().splitlines()
-        return f"{record.levelname} {lines[0] if lines else ''}"
+    try:
+        return installed("altvoice")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def interrupted(name: str) -> None:

@@ -11,22 +11,11 @@ import shutil
 import time
 import wave
 
+from altvoice import flags
+
 # scikit-image's sample photographs (public domain or freely licensed, see skimage/data/README.txt)
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "horse.png",
           "camera.png")
-
-
-class DemoOptions:
-    """Flags of `altvoice demo`."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--output", default="demo-output", help="where the demo writes (default ./demo-output)")
-        parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
-        parser.add_argument("--tts", default=None, help="speech backend (default: the best offline one installed)")
-
-
-OPTIONS = DemoOptions
 
 
 def copy_photos(folder: str) -> list[str]:
@@ -65,17 +54,17 @@ def results_table(output: str, photos: list[str]) -> str:
 
 def run(argv=None) -> str:
     parser = argparse.ArgumentParser(prog="altvoice demo")
-    DemoOptions._add_argparse_args(parser)
+    flags.demo(parser)
     args = parser.parse_args(argv)
-    from pipelines import caption
+    from altvoice.pipelines import caption
 
     photos_dir = os.path.join(args.output, "photos")
     photos = copy_photos(photos_dir)
-    flags = ["--input", photos_dir, "--output", args.output, "--force"]
-    flags += ["--model", args.model] if args.model else []
-    flags += ["--tts", args.tts] if args.tts else []
+    job_flags = ["--input", photos_dir, "--output", args.output, "--force"]
+    job_flags += ["--model", args.model] if args.model else []
+    job_flags += ["--tts", args.tts] if args.tts else []
     start = time.perf_counter()
-    caption.run(flags)
+    caption.run(job_flags)
     table = results_table(args.output, photos)
     print(f"\n{table}\n\n{len(photos)} photos captioned and spoken in {time.perf_counter() - start:.1f} s; "
           f"outputs in {os.path.abspath(args.output)}")

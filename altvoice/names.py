@@ -41,7 +41,7 @@ def is_utf8(wire: str) -> bool:
 
 def printable(wire: str) -> str:
     """The name for people and JSON: undecodable bytes shown as \\xNN."""
-    return os.fsencode(to_os(wire)).decode("utf-8", "backslashreplace") if not is_utf8(wire) else wire
+    return os.fsencode(to_os(wire)).decode("utf-8", "backslashreplace") if not is_utf8(wire) else to_os(wire)
 
 
 def raw(wire: str) -> str:
@@ -51,4 +51,4 @@ def raw(wire: str) -> str:
 
 def described(wire: str) -> dict:
     """{'image': printable name} plus 'image_raw' (its bytes, percent-encoded) when they differ."""
-    return {"image": wire} if is_utf8(wire) else {"image": printable(wire), "image_raw": raw(wire)}
+    return {"image": to_os(wire)} if is_utf8(wire) else {"image": printable(wire), "image_raw": raw(wire)}

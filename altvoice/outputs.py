@@ -14,11 +14,13 @@ import posixpath
 import re
 import secrets
 import shutil
+import stat
 
 import fsspec
 
 from altvoice.names import to_os
 
+RECORD_LIMIT = 1 << 20  # bytes: a record is a few KB; a bigger file there is not one
 ALT_TEXT_LIMIT = 125  # characters: what screen readers and most CMSs expect of alt text
 TEMP_PREFIX = ".altvoice-tmp-"  # + 12 hex digits: short, so names near the 255-byte limit still fit
 _TEMP = re.compile(re.escape(TEMP_PREFIX) + "[0-9a-f]{12}$")
@@ -93,13 +95,25 @@ def remove_leftovers(root: str) -> int:
 
 
 def read_record(url: str) -> dict | None:
-    """The caption record written for an image, or None when there is none (or it is unreadable)."""
+    """The caption record written for an image, or None when there is none or the file there is not
+    one (not a regular file, over 1 MB, not a JSON object with the record's keys)."""
     try:
-        with fsspec.open(url, "r", encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
+        fs, path = fsspec.core.url_to_fs(url)
+        if _is_local(fs):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                text = f.read(RECORD_LIMIT + 1)
+        else:
+            with fs.open(path, "rb") as f:
+                text = f.read(RECORD_LIMIT + 1)
+        record = json.loads(text) if len(text) <= RECORD_LIMIT else None
+    except Exception:  # missing, unreadable, malformed or hostile (deep nesting): not a record
         return None
-    return record if isinstance(record, dict) and ("model_id" in record or "claims" in record) else None
+    if not isinstance(record, dict) or not ("model_id" in record or "claims" in record):
+        return None
+    return record
 
 
 def exists(url: str) -> bool:
@@ -111,7 +125,9 @@ def claimed(record: dict | None) -> set:
     """Base names of the files a record says the job made (audio, tagged copy, intended ones)."""
     if not record:
         return set()
-    return {n for n in (record.get("audio"), record.get("tagged_copy"), *record.get("claims", [])) if n}
+    claims = record.get("claims") if isinstance(record.get("claims"), list) else []
+    names = (record.get("audio"), record.get("tagged_copy"), *claims)
+    return {n for n in names if isinstance(n, str) and n and "/" not in n and n not in (".", "..")}
 
 
 def same_source(recorded: dict | None, stamp: tuple, content_hash=None) -> bool:
@@ -120,7 +136,7 @@ def same_source(recorded: dict | None, stamp: tuple, content_hash=None) -> bool:
     Local files: same size and mtime, or (touched) same size and sha256. Elsewhere every stamp
     field must match (zip CRC, tar sha256, object store hash or generation).
     """
-    if not recorded:
+    if not isinstance(recorded, dict):
         return False
     current = dict(stamp)
     if "mtime_ns" in current:

@@ -1,28 +1,67 @@
-"""A progress bar for local runs: counts elements passing a point of the pipeline."""
+"""Progress of a local run: a bar with total and ETA on a terminal, a few log lines otherwise.
+
+The listing step announces how many files it found (`expect`); `ShowProgress` counts elements
+passing a point of the pipeline. Both run in the launching process on the local runners; on
+remote workers there is no terminal and Beam's metrics count instead.
+"""
+import os
 import sys
+import threading
+import time
 
 import apache_beam as beam
 
+from altvoice.console import log
+
+LOG_EVERY_S = 30
+_expected = {"total": 0, "known": False}
+_lock = threading.Lock()
+
+
+def reset() -> None:
+    """Forgets the expected total (a new pipeline is being built in this process)."""
+    with _lock:
+        _expected.update(total=0, known=False)
+
+
+def expect(count: int) -> None:
+    """Adds `count` to the number of elements the bar should reach (called as the source is listed)."""
+    with _lock:
+        _expected["total"] += count
+        _expected["known"] = True
+
 
 class ShowProgress(beam.DoFn):
-    """Passes elements through, updating a tqdm bar on stderr when it is a terminal (local runs).
-
-    On remote workers stderr is no terminal, so nothing is drawn; Beam metrics count there.
-    """
+    """Passes elements through, counting them on a tqdm bar (terminal) or in log lines every
+    LOG_EVERY_S seconds (no terminal)."""
 
     def __init__(self, description: str):
         self.description = description
-        self.bar = None
+        self.bar, self.done, self.last_log = None, 0, 0.0
 
     def setup(self):
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=self.description, unit=" images", dynamic_ncols=True)
+            try:
+                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+            except (OSError, ValueError):
+                sized = False
+            width = {"dynamic_ncols": True} if sized else {"ncols": 100, "nrows": 40}  # a pty of size 0x0: tqdm draws nothing
+            self.bar = tqdm(desc=self.description, unit=" images", file=sys.stderr, **width)
+        self.last_log = time.monotonic()
 
     def process(self, element):
+        self.done += 1
+        total = _expected["total"] if _expected["known"] else None
         if self.bar is not None:
+            if total and self.bar.total != total:
+                self.bar.total = total
+                self.bar.refresh()
             self.bar.update()
+        elif time.monotonic() - self.last_log >= LOG_EVERY_S:
+            self.last_log = time.monotonic()
+            log.info("%s: %d%s", self.description, self.done, f" of {total}" if total else "")
         yield element
 
     def teardown(self):

@@ -10,15 +10,20 @@ in wire form (altvoice.names) so names that are not UTF-8 survive. Each entry ha
 what identifies its content (size and mtime locally, plus a sha256 once read; size and CRC in
 a zip; the store's hash or generation in a bucket), for change detection.
 """
+import bz2
+import gzip
 import hashlib
+import lzma
 import os
 import posixpath
+import re
 import stat
 import tarfile
 import zipfile
 from typing import Iterator, NamedTuple
 
 import fsspec
+from fsspec.utils import glob_translate
 
 from altvoice.names import to_os, to_wire
 
@@ -27,15 +32,17 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 ZIP_CHUNK = 64  # zip members read per task: one open of the archive per chunk
 STORE_STAMPS = ("md5Hash", "crc32c", "ETag", "etag", "generation", "updated", "LastModified", "mtime")
 RATIO_FLOOR = 64 << 20  # a zip member's compression ratio is checked past this many bytes
-TAR_RATIO_FLOOR = 1 << 30  # a tar's, over all its members so far, past this many
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 READ_CHUNK = 1 << 20
 
 
 class Limits(NamedTuple):
-    """Bounds on what is read: bytes of one file, and uncompressed:compressed ratio of an archive."""
+    """Bounds on what is read: bytes of one file, the uncompressed:compressed ratio of a zip member
+    or a whole archive, and the bytes any archive may expand to regardless of its ratio."""
 
     max_file_bytes: int = 128 << 20
     max_ratio: int = 100
+    archive_floor: int = 2 << 30
 
 
 class Entry(NamedTuple):
@@ -79,7 +86,7 @@ class ReadRefused(ValueError):
 def safe_relpath(name: str) -> str:
     """The path of a member relative to its root, refusing absolute paths and `..`."""
     normal = name.replace("\\", "/")
-    if normal.startswith("/") or (len(normal) > 1 and normal[1] == ":"):
+    if normal.startswith("/") or re.match(r"[A-Za-z]:(/|$)", normal):
         raise UnsafePath(f"absolute path {name!r} in archive")
     parts = [p for p in normal.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
@@ -118,37 +125,47 @@ def source_root(url: str) -> str:
     if archive_kind(url):
         raise ValueError(f"{url} is an archive: it has no folder to write beside")
     fs, path = fsspec.core.url_to_fs(url)
-    if any(c in path for c in "*?["):
+    if is_glob(fs, path):
         return _protocol(url) + _glob_root(path)
     return _protocol(url) + (path.rstrip("/") if fs.isdir(path) else posixpath.dirname(path))
 
 
-def walk_local(root: str) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, stat) of every file under a local folder, hidden ones left out. Iterative
-    (any depth); follows folder symlinks, each folder once (no loops)."""
-    pending, seen = [""], set()
+def is_glob(fs, path: str) -> bool:
+    """A pattern: it has * ? or [ and names no existing file or folder (`Holiday [2019]` is a folder)."""
+    return any(c in path for c in "*?[") and not fs.exists(path)
+
+
+def walk_local(root: str, errors: list | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, stat) of every file under a local folder, hidden ones left out; iterative (any
+    depth). Folder symlinks are not followed (they could lead out of the tree or into the output);
+    they, folders that can't be read and broken links are appended to `errors` as Refused."""
+    pending = [""]
     while pending:
         relative = pending.pop()
-        folder = os.path.join(root, relative) if relative else root
         try:
-            info = os.stat(folder)
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
-        except OSError:
-            continue  # an unreadable sub-folder: its files can't be listed
-        if (info.st_dev, info.st_ino) in seen:
+            entries = sorted(os.scandir(os.path.join(root, relative) if relative else root),
+                             key=lambda e: e.name, reverse=True)
+        except OSError as err:
+            _refuse(errors, relative or ".", "unreadable_folder", f"folder not listed: {err.strerror or err}")
             continue
-        seen.add((info.st_dev, info.st_ino))
         for entry in entries:
             if entry.name.startswith(".") or entry.name == "__MACOSX":
                 continue
             name = f"{relative}/{entry.name}" if relative else entry.name
             try:
-                if entry.is_dir():
+                if entry.is_dir(follow_symlinks=False):
                     pending.append(name)
+                elif entry.is_symlink() and entry.is_dir():
+                    _refuse(errors, name, "symlinked_folder", "a folder symlink: not followed")
                 else:
                     yield name, entry.stat()  # special files too: read_local refuses them with a reason
-            except OSError:
-                continue  # a dangling symlink
+            except OSError as err:
+                _refuse(errors, name, "broken_link", f"not read: {err.strerror or err}")
+
+
+def _refuse(errors: list | None, name: str, kind: str, reason: str) -> None:
+    if errors is not None:
+        errors.append(Refused(to_wire(name), kind, reason))
 
 
 def _local_stamp(info: os.stat_result) -> tuple:
@@ -170,14 +187,20 @@ def list_sources(url: str, chunk: int = ZIP_CHUNK, limits: Limits = Limits()) ->
         yield from _list_zip(url, chunk, limits)
         return
     fs, path = fsspec.core.url_to_fs(url)
-    if any(c in path for c in "*?["):
+    refused = []
+    if is_glob(fs, path):
         root = _glob_root(path)
-        entries = [_file_entry(root, f, info, fs) for f, info in sorted(fs.glob(path, detail=True).items())
-                   if info["type"] == "file"]
+        if is_local(fs):
+            pattern = re.compile(glob_translate(posixpath.relpath(path, root)))
+            entries = [Entry(to_wire(n), i.st_size, _local_stamp(i)) for n, i in sorted(walk_local(root, refused))
+                       if pattern.match(n)]
+        else:
+            found = sorted(fs.glob(path, detail=True).items())
+            entries = [_file_entry(root, f, info, fs) for f, info in found if info["type"] == "file"]
     elif fs.isdir(path):
         root = path.rstrip("/")
         if is_local(fs):
-            entries = [Entry(to_wire(n), i.st_size, _local_stamp(i)) for n, i in sorted(walk_local(root))]
+            entries = [Entry(to_wire(n), i.st_size, _local_stamp(i)) for n, i in sorted(walk_local(root, refused))]
         else:
             found = sorted(fs.find(path, detail=True).items())
             entries = [_file_entry(root, f, info, fs) for f, info in found if info["type"] == "file"]
@@ -186,6 +209,7 @@ def list_sources(url: str, chunk: int = ZIP_CHUNK, limits: Limits = Limits()) ->
         entries = [_file_entry(root, path, fs.info(path), fs)]
     else:
         raise FileNotFoundError(f"no image source at {url}")
+    yield from refused
     entries = [e for e in entries if not _hidden(e.name)]
     for start in range(0, len(entries), chunk):
         yield ReadTask("files", url, _protocol(url) + root, tuple(entries[start : start + chunk]))
@@ -198,11 +222,26 @@ def _file_entry(root: str, path: str, info: dict, fs) -> Entry:
     return Entry(name, info.get("size"), _store_stamp(info))
 
 
+def archive_budget(compressed_size: int, limits: Limits) -> int:
+    """Bytes an archive may expand to, over all its members (read or skipped)."""
+    return max(limits.archive_floor, limits.max_ratio * compressed_size)
+
+
 def _list_zip(url: str, chunk: int, limits: Limits) -> Iterator[ReadTask | Refused]:
     with fsspec.open(url, "rb") as raw, zipfile.ZipFile(raw) as archive:
         members = [(i, m) for i, m in enumerate(archive.infolist()) if not m.is_dir()]
-    entries, seen = [], set()
+        budget = archive_budget(raw.size, limits)
+    entries, seen, expanded = [], set(), 0
     for index, member in members:
+        if member.compress_type not in ZIP_METHODS or member.flag_bits & 0x1:
+            yield Refused(to_wire(member.filename), "unsupported_compression", "only stored and deflated, "
+                          "unencrypted zip members are read (other methods can't be bounded)")
+            continue
+        expanded += member.file_size
+        if expanded > budget:
+            yield Refused(to_wire(member.filename), "compression_bomb", f"{url} expands past {budget >> 20} MB "
+                          f"({limits.max_ratio} times its size): this member and the rest are not read")
+            continue
         try:
             relpath = safe_relpath(member.filename)
         except UnsafePath:
@@ -219,12 +258,12 @@ def _list_zip(url: str, chunk: int, limits: Limits) -> Iterator[ReadTask | Refus
         yield ReadTask("zip", url, "", tuple(entries[start : start + chunk]))
 
 
-def check_size(size: int | None, limits: Limits, compressed: int | None = None, floor: int = RATIO_FLOOR) -> None:
+def check_size(size: int | None, limits: Limits, compressed: int | None = None) -> None:
     """Raises ReadRefused for a declared size over the limit or a suspicious compression ratio."""
     if size is not None and size > limits.max_file_bytes:
         raise ReadRefused("too_large", f"{size} bytes ({size / 2**20:.1f} MB) is over the limit of "
                           f"{limits.max_file_bytes / 2**20:g} MB (--max-file-mb)")
-    if compressed is not None and size and size > floor and size > limits.max_ratio * max(compressed, 1):
+    if compressed is not None and size and size > RATIO_FLOOR and size > limits.max_ratio * max(compressed, 1):
         raise ReadRefused("compression_bomb", f"{size} bytes compressed into {compressed}: over the "
                           f"{limits.max_ratio}:1 limit")
 
@@ -297,16 +336,33 @@ def _read_zip(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: Limits)
         return read_capped(f, limits)
 
 
+def _decompressed(raw):
+    """The uncompressed stream of a (gzip, bzip2, xz or plain) tar: tarfile's own stream mode copies
+    its buffer on every read and takes a minute to skip past a 1 GiB member."""
+    magic = raw.read(6)
+    raw.seek(0)
+    for prefix, opener in ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ", lzma.LZMAFile)):
+        if magic.startswith(prefix):
+            return opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw)
+    return raw
+
+
 def _read_tar(task: ReadTask, limits: Limits):
-    seen = set()
-    with fsspec.open(task.url, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-        declared = 0
+    """Members in one streaming pass. Members over the size limit are skipped unread; a member that
+    would take the archive past its expansion budget stops the archive before it is decompressed."""
+    seen, expanded = set(), 0
+    with fsspec.open(task.url, "rb") as raw, tarfile.open(fileobj=_decompressed(raw), mode="r|") as archive:
+        budget = archive_budget(raw.size, limits)
         for member in archive:
-            if not member.isfile():
-                continue
-            check_size(declared, limits._replace(max_file_bytes=float("inf")), raw.tell(), TAR_RATIO_FLOOR)
-            declared += member.size
             entry = Entry(to_wire(member.name), member.size)
+            if not member.isfile():
+                if not member.isdir():
+                    yield entry, ReadRefused("not_a_file", "a link or special member of the archive: not read")
+                continue
+            expanded += member.size
+            if expanded > budget:
+                raise ReadRefused("compression_bomb", f"expands past {budget >> 20} MB ({limits.max_ratio} times its "
+                                  f"size) at {member.name!r}: it and the members after it were not read")
             try:
                 relpath = to_wire(safe_relpath(member.name))
             except UnsafePath as err:
@@ -318,11 +374,11 @@ def _read_tar(task: ReadTask, limits: Limits):
                 continue
             seen.add(relpath)
 
-            def read(m=member):
+            def read_member(m=member):
                 check_size(m.size, limits)
                 return read_capped(archive.extractfile(m), limits)
 
-            for found, data in _read_member(entry._replace(name=relpath), read):
+            for found, data in _read_member(entry._replace(name=relpath), read_member):
                 if isinstance(data, bytes):
                     found = found._replace(stamp=(("size", len(data)), ("sha256", hashlib.sha256(data).hexdigest())))
                 yield found, data
@@ -337,6 +393,7 @@ def _read_member(entry: Entry, read) -> Iterator[tuple[Entry, bytes | Exception]
     if _hidden(relpath):
         return
     try:
-        yield entry._replace(name=relpath), read()
-    except (OSError, ValueError, zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-        yield entry._replace(name=relpath), err
+        data = read()
+    except Exception as err:  # any one member's failure (Deflate64, a bad CRC, ...) is that member's only
+        data = err
+    yield entry._replace(name=relpath), data

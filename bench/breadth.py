@@ -26,8 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 from bench.common import SHARED, save, table  # noqa: E402
-from model.classifier import read_living_words  # noqa: E402
-from model.grounding import plurals  # noqa: E402
+from altvoice.model.classifier import read_living_words  # noqa: E402
+from altvoice.model.grounding import plurals  # noqa: E402
 
 PERSON_WORDS = sorted(w for w, kind in read_living_words(os.path.join(HERE, "..", "model", "pretrained", "living_words.tsv")).items() if kind == "person")
 

@@ -25,8 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.breadth import score as breadth_score  # noqa: E402
 from bench.common import FLICKR, SHARED, split_names, table  # noqa: E402
-from model.grounding import PATHS  # noqa: E402
-from model.detectors import fit_logistic  # noqa: E402
+from altvoice.model.grounding import PATHS  # noqa: E402
+from altvoice.model.detectors import fit_logistic  # noqa: E402
 
 BUNDLED = os.path.join(HERE, "..", "model", "pretrained")
 
@@ -87,7 +87,7 @@ def report(rows: list[dict]) -> list[tuple]:
 
 
 def main(argv=None):
-    from model.export import load_captioner, read_card, write_card
+    from altvoice.model.export import load_captioner, read_card, write_card
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=BUNDLED)

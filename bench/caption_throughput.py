@@ -63,9 +63,9 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     from altvoice.images import decode_image
     from altvoice.outputs import alt_text
     from altvoice.tts import get_synthesizer
-    from model.decoder import BANNED_IDS, build_caption_model
-    from model.export import load_captioner
-    from transforms.captions import END_ID, START_ID
+    from altvoice.model.decoder import BANNED_IDS, build_caption_model
+    from altvoice.model.export import load_captioner
+    from altvoice.transforms.captions import END_ID, START_ID
 
     captioner = load_captioner(model_dir)
     extractor = captioner.extractor
@@ -124,7 +124,7 @@ def compare_grounding(count: int, model: str, tts: str) -> dict:
 
 def main():
     from altvoice.tts import default_backend
-    from pipelines.caption import BUNDLED_MODEL
+    from altvoice.model.export import BUNDLED_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=BUNDLED_MODEL)

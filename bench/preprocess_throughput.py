@@ -24,7 +24,7 @@ from bench.common import FLICKR, MOBILENET_WEIGHTS, save, split_names, table, ti
 
 def bare_backbone(names, size, batch):
     from altvoice.images import decode_image
-    from pipelines.features import FeatureExtractorHandler
+    from altvoice.pipelines.features import FeatureExtractorHandler
 
     model = FeatureExtractorHandler("mobilenet_v2", MOBILENET_WEIGHTS, size, batch).load_model()
     images = np.stack([decode_image(open(os.path.join(FLICKR, "Images", n), "rb").read(), size) for n in names])
@@ -47,7 +47,7 @@ def seed_way(model, names, size):
 
 
 def pipeline(names, work, batch, beam_args):
-    from pipelines import preprocess
+    from altvoice.pipelines import preprocess
 
     os.makedirs(work, exist_ok=True)
     with open(os.path.join(work, "train.txt"), "w") as f:
@@ -72,7 +72,7 @@ def main():
     parser.add_argument("--seed-images", type=int, default=150, help="images through the seed's way")
     parser.add_argument("--batch-size", type=int, default=64)
     args, beam_args = parser.parse_known_args()  # the rest goes to the pipeline (e.g. --direct_num_workers 2)
-    from model.backbones import build_feature_extractor
+    from altvoice.model.backbones import build_feature_extractor
 
     names = split_names("train", args.images)
     for name in names:  # the same warm file cache for every contender

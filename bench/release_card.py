@@ -9,7 +9,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-from model.export import add_classifier, write_card  # noqa: E402
+from altvoice.model.export import add_classifier, write_card  # noqa: E402
 
 CLASSIFIER_ABOUT = {
     "source": ("MobileNetV2 1.0 at 224x224, 8-bit quantized TFLite, 1000 ImageNet classes (about 72% top-1), "

@@ -75,9 +75,9 @@ def main():
 
     import keras
 
-    from model.data import caption_dataset, load_summary
-    from model.decoder import build_caption_model, prefix_model
-    from model.train import compile_model
+    from altvoice.model.data import caption_dataset, load_summary
+    from altvoice.model.decoder import build_caption_model, prefix_model
+    from altvoice.model.train import compile_model
 
     data = args.data or synthetic_data(tempfile.mkdtemp(prefix="altvoice-bench-"), args.captions)
     summary = load_summary(data)

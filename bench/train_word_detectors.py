@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import FLICKR, split_names  # noqa: E402
 from bench.make_object_words import read_tag_counts  # noqa: E402
-from model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors  # noqa: E402
-from model.grounding import plurals  # noqa: E402
+from altvoice.model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors  # noqa: E402
+from altvoice.model.grounding import plurals  # noqa: E402
 
 PEOPLE_REFERENCES, WORD_REFERENCES = 3, 2  # of the 5 reference captions
 LIVING = {"person", "dog", "cat", "horse", "bird", "animal"}
@@ -102,7 +102,7 @@ def train(train_features, dev_features, refs, train_names, dev_names, words, per
 
 
 def main(argv=None) -> dict:
-    from model.export import load_captioner, read_card, write_card
+    from altvoice.model.export import load_captioner, read_card, write_card
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="export with an object classifier (grounding)")

@@ -27,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # run as a file from a checkout: the project's packages
     sys.path.insert(0, os.path.dirname(HERE))
 
-JOBS = {"preprocess": ("pipelines.preprocess", "--captions"), "caption": ("pipelines.caption", "--input")}
+JOBS = {"preprocess": ("altvoice.pipelines.preprocess", "--captions"),
+        "caption": ("altvoice.pipelines.caption", "--input")}
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
@@ -43,20 +44,21 @@ def pick_job(argv: list[str]) -> tuple[str, list[str]]:
     return found[0], argv
 
 
-def _switches(options_class) -> set[str]:
+def _switches(job: str) -> set[str]:
     """Option strings of the job's store_true flags (both spellings)."""
-    from pipelines.options import add_job_flags
+    from altvoice.flags import JOB_FLAGS
 
     parser = argparse.ArgumentParser(add_help=False)
-    add_job_flags(parser, options_class)
+    for add in JOB_FLAGS[job]:
+        add(parser)
     return {s for action in parser._actions if action.nargs == 0 for s in action.option_strings}
 
 
 def template_argv(job: str, argv: list[str]) -> list[str]:
     """Template parameters as the job's command line (booleans and --tts_option lists rewritten)."""
-    from pipelines.options import UsageError
+    from altvoice.flags import UsageError
 
-    switches = _switches(importlib.import_module(JOBS[job][0]).OPTIONS)
+    switches = _switches(job)
     out, rest = [], list(argv)
     while rest:
         arg = rest.pop(0)
@@ -82,7 +84,7 @@ def run_job(job: str, argv: list[str], wait: bool = True):
 def main(argv=None) -> int:
     from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-    from pipelines.options import UsageError
+    from altvoice.flags import UsageError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
         if argv[:1] == ["summary"]:
             parser = argparse.ArgumentParser(prog="launch.py summary")
             parser.add_argument("--output", required=True, help="the preprocess job's --output")
-            from pipelines.preprocess import write_summary_after_launch
+            from altvoice.pipelines.preprocess import write_summary_after_launch
 
             print(json.dumps(write_summary_after_launch(parser.parse_args(argv[1:]).output)["splits"]))
             return 0

@@ -42,6 +42,23 @@ def weights_argument(weights: str):
     return _local_copy(weights)
 
 
+def imagenet_weights_problem(name: str, host: str = "storage.googleapis.com") -> str | None:
+    """Why keras could not fetch a backbone's ImageNet weights here (not in ~/.keras/models and
+    `host` unreachable), or None when it can."""
+    import os
+    import socket
+
+    cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+    prefix = get_backbone(name).preprocess_module
+    if os.path.isdir(cache) and any(f.startswith(prefix) and "notop" in f for f in os.listdir(cache)):
+        return None
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+        return None
+    except OSError as err:
+        return f"its ImageNet weights are not cached and {host} can't be reached ({err})"
+
+
 def _local_copy(path: str) -> str:
     """Keras loads weights from local files only: copy a remote (gs://, ...) file to a temp dir."""
     if "://" not in path or path.startswith("file://"):

@@ -5,8 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from altvoice.records import feature_spec, record_pattern
-from pipelines.options import UsageError
-from transforms.captions import RESERVED_TOKENS
+from altvoice.flags import UsageError
+from altvoice.transforms.captions import RESERVED_TOKENS
 
 SUMMARY_FILE = "summary.json"
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from transforms.captions import PAD_ID, START_ID, UNK_ID
+from altvoice.transforms.captions import PAD_ID, START_ID, UNK_ID
 
 BANNED_IDS = (PAD_ID, UNK_ID, START_ID)  # never generated
 

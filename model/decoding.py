@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from transforms.captions import END_ID, START_ID
+from altvoice.transforms.captions import END_ID, START_ID
 
 DEFAULT_ALPHA = 0.7  # length normalisation of exported captioners unless --alpha says otherwise
 Step = Callable[[np.ndarray, tuple], tuple[np.ndarray, tuple]]

@@ -8,12 +8,11 @@ import logging
 
 import numpy as np
 
-from model.decoder import architecture
-from model.export import export_captioner, load_captioner
-from model.options import EnsembleOptions, parse
-from pipelines.options import UsageError
+from altvoice.model.decoder import architecture
+from altvoice.model.export import export_captioner, load_captioner
+from altvoice.flags import EnsembleOptions, parse
+from altvoice.flags import UsageError
 
-OPTIONS = EnsembleOptions  # the flags `altvoice ensemble --help` lists
 
 
 def check_compatible(models: list[str], captioners: list) -> None:

@@ -12,14 +12,13 @@ from tqdm import tqdm
 
 from altvoice.images import ImageError, decode_sizes
 from altvoice.sources import Refused, list_sources, read_task
-from model.classifier import IMAGE_SIZE as OBJECT_SIZE
-from model.export import load_captioner, read_card, write_card
-from model.metrics import caption_metrics
-from model.options import EvaluateOptions, parse
-from pipelines.caption_files import parse_lines
-from pipelines.options import UsageError
+from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
+from altvoice.model.export import load_captioner, read_card, write_card
+from altvoice.model.metrics import caption_metrics
+from altvoice.flags import EvaluateOptions, parse
+from altvoice.caption_files import parse_lines
+from altvoice.flags import UsageError
 
-OPTIONS = EvaluateOptions  # the flags `altvoice evaluate --help` lists
 
 
 def read_lines(path: str, flag: str) -> list[str]:

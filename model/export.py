@@ -22,14 +22,16 @@ import fsspec
 import numpy as np
 
 from altvoice.images import ImageError, decode_sizes
-from model.classifier import IMAGE_SIZE as OBJECT_SIZE
-from pipelines.options import UsageError
+from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
+from altvoice.flags import UsageError
 
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")
 CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, CLASSIFIER_LICENCE = (
     "classifier.tflite", "object_words.tsv", "living_words.tsv", "LICENSE.classifier.txt")
 FORMAT = "altvoice-captioner/1"
+
+BUNDLED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # the released captioner
 
 
 def decoder_files(count: int) -> list[str]:
@@ -40,7 +42,7 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
                      float16: bool = False) -> dict:
     """Writes the decoder (or a list of them: an ensemble), the backbone, the vocabulary and the model card
     (to any fsspec URL). `float16` stores the decoders' weights at half size (loaded back as float32)."""
-    from model.decoder import build_caption_model, model_config
+    from altvoice.model.decoder import build_caption_model, model_config
 
     decoders = decoders if isinstance(decoders, (list, tuple)) else [decoders]
     files = decoder_files(len(decoders))
@@ -88,7 +90,7 @@ def halve(weights_file: str) -> None:
 def add_classifier(model_dir: str, classifier: str, words: str, living: str, licence: str, about: dict) -> dict:
     """Adds an object classifier (TFLite file, its object-words and living-words tables, its licence) to an
     export, for grounded captions; `about` (source, licence name, ...) goes into the card's "grounding"."""
-    from model.classifier import ObjectClassifier, read_living_words
+    from altvoice.model.classifier import ObjectClassifier, read_living_words
 
     ObjectClassifier(classifier, words)  # refuse files that would not load
     read_living_words(living)
@@ -130,8 +132,8 @@ class Captioner:
 
     def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64,
                  classifier=None, living: dict | None = None, detectors=None):
-        from model.decoder import Decoder
-        from model.grounding import Grounder
+        from altvoice.model.decoder import Decoder
+        from altvoice.model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
         self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
@@ -151,7 +153,7 @@ class Captioner:
                         min_confidence: float | None = None) -> list:
         """Grounded captions (model.grounding.Grounded) of images at image_size, given the same images at
         the classifier's size; without a classifier or `object_images`, the plain captions (grounding "off")."""
-        from model.grounding import Grounded
+        from altvoice.model.grounding import Grounded
 
         if self.grounder is None or object_images is None:
             return [Grounded(caption, score, "off", [], None, None)
@@ -164,7 +166,7 @@ class Captioner:
         return results
 
     def _ground(self, found, state, evidence, beam_width, alpha, min_confidence) -> list:
-        from model.decoding import constrained_beam_search
+        from altvoice.model.decoding import constrained_beam_search
 
         captions = [self.words(ids) for ids, _ in found]
         checks = [self.grounder.check(caption, e) for caption, e in zip(captions, evidence)]
@@ -184,7 +186,7 @@ class Captioner:
 
     def _batches(self, images, beam_width, alpha):
         """(start, [(ids, score)], decoding state, image features) per batch of `batch_size` images."""
-        from model.decoding import beam_search, greedy_search
+        from altvoice.model.decoding import beam_search, greedy_search
 
         settings = self.card["decoding"]
         width = beam_width or settings["beam_width"]
@@ -250,8 +252,8 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides
     the card's test-time augmentation setting (for measuring it); `grounding` False leaves out the
     object classifier of an export that has one."""
-    from model.backbones import build_feature_extractor
-    from model.decoder import build_caption_model
+    from altvoice.model.backbones import build_feature_extractor
+    from altvoice.model.decoder import build_caption_model
 
     card = read_card(model_dir)
     files = card.get("decoders", [DECODER_FILE])
@@ -284,8 +286,8 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
 def load_grounding(model_dir: str, card: dict) -> tuple:
     """(ObjectClassifier, {word: living kind}, WordDetectors or None) of an export whose card has a
     "grounding" section; OSError or ValueError when a file is missing or damaged."""
-    from model.classifier import ObjectClassifier, read_living_words
-    from model.detectors import WordDetectors
+    from altvoice.model.classifier import ObjectClassifier, read_living_words
+    from altvoice.model.detectors import WordDetectors
 
     detectors = card["grounding"].get("word_detectors", {}).get("file")
     with tempfile.TemporaryDirectory(prefix="altvoice-grounding-") as local:

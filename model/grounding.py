@@ -21,7 +21,7 @@ card); `needs_review` is confidence below `review_below`.
 import math
 from typing import NamedTuple
 
-from model.detectors import PEOPLE
+from altvoice.model.detectors import PEOPLE
 
 CONTEXT_KINDS = ("clothing", "scene")  # seen with any subject: never a reason to re-caption
 LIVING_KINDS = ("person", "dog", "cat", "horse", "bird", "animal")  # what a caption may wrongly make its subject

@@ -20,7 +20,7 @@ class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
         self._grounding, self._min_confidence = grounding, min_confidence
 
     def load_model(self):
-        from model.export import load_captioner
+        from altvoice.model.export import load_captioner
 
         return load_captioner(self._model_dir, self._batch_size, grounding=self._grounding)
 

@@ -14,16 +14,15 @@ import time
 import keras
 import tensorflow as tf
 
-from model.backbones import build_feature_extractor
-from model.data import caption_dataset, load_glove, load_summary, read_vocabulary, scan_split
-from model.decoder import build_caption_model, model_config
-from model.decoding import DEFAULT_ALPHA
-from model.export import export_captioner
-from model.options import TrainOptions, parse
-from pipelines.options import UsageError
-from transforms.captions import PAD_ID
+from altvoice.model.backbones import build_feature_extractor
+from altvoice.model.data import caption_dataset, load_glove, load_summary, read_vocabulary, scan_split
+from altvoice.model.decoder import build_caption_model, model_config
+from altvoice.model.decoding import DEFAULT_ALPHA
+from altvoice.model.export import export_captioner
+from altvoice.flags import TrainOptions, parse
+from altvoice.flags import UsageError
+from altvoice.transforms.captions import PAD_ID
 
-OPTIONS = TrainOptions  # the flags `altvoice train --help` lists
 STATE_FILE, BEST_FILE = "state.json", "best.weights.h5"
 LEARNING_RATE = 1e-3
 

@@ -8,9 +8,10 @@
 import datetime
 import hashlib
 import json
-import logging
 import os
 import posixpath
+import re
+import time
 
 import apache_beam as beam
 import fsspec
@@ -19,23 +20,26 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from fsspec.utils import glob_translate
 
+from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, error_record
 from altvoice.names import described, to_os, to_wire
 from altvoice.outputs import (TEMP_PREFIX, alt_text, atomic_write, claimed, exists, output_paths, read_record,
                               remove_leftovers, same_source)
+from altvoice import progress
 from altvoice.progress import ShowProgress
-from altvoice.sources import Limits, archive_kind, is_local, source_root
+from altvoice.sources import Limits, archive_kind, is_glob, is_local, source_root, walk_local
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
-from model.classifier import IMAGE_SIZE as OBJECT_SIZE
-from pipelines.features import FAILED, DecodeImage
-from pipelines.options import CaptionOptions, UsageError, job_pipeline_options, parse_tts_options, require
-from pipelines.read_images import IGNORED, LISTED, SKIPPED, UP_TO_DATE, ReadImages
-from pipelines.source_changes import FindRemoved
+from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
+from altvoice.pipelines.features import FAILED, DecodeImage
+from altvoice.flags import UsageError, parse_tts_options, require
+from altvoice.pipelines.options import CaptionOptions, job_pipeline_options
+from altvoice.pipelines.read_images import IGNORED, LISTED, SKIPPED, UP_TO_DATE, ReadImages
+from altvoice.pipelines.source_changes import FindRemoved
 
-OPTIONS = CaptionOptions  # the flags `altvoice caption --help` lists
-BUNDLED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model", "pretrained")
 OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg")
 ALT_COPY = ".alt"  # in-place tagged copies: photo.jpg -> photo.alt.jpg
+NOT_AN_IMAGE = "not_an_image"  # a file that is no image format at all: listed, not a failed image
+STATUSES = ("written", "up_to_date", "partial", "failed", NOT_AN_IMAGE, "removed_from_source", "pruned")
 UNSUPPORTED = "unsupported"  # a record's `embed` when the image's format can't carry XMP
 
 
@@ -43,8 +47,8 @@ class Settings:
     """What the workers need, resolved once at launch: picklable values only."""
 
     def __init__(self, opts: CaptionOptions):
-        from model.export import check_export, read_card
-        from altvoice.tts import default_backend, get_synthesizer
+        from altvoice.model.export import BUNDLED_MODEL, check_export, read_card
+        from altvoice.tts import TTSError, default_backend, get_synthesizer
 
         self.model_dir = opts.model or BUNDLED_MODEL
         card_text = _read_text(f"{self.model_dir.rstrip('/')}/model_card.json", self.model_dir)
@@ -65,14 +69,20 @@ class Settings:
         self.tts_options = parse_tts_options(opts.tts_option)
         try:
             synthesizer = get_synthesizer(self.backend, self.voice, self.audio_format, **self.tts_options)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+            if synthesizer:
+                synthesizer.probe()
+        except (ValueError, TTSError) as err:
+            raise UsageError(f"--tts {self.backend}: {err}") from None
         self.voice_id = synthesizer.voice_id if synthesizer else None
         self.extension = synthesizer.extension if synthesizer else None
         self.output_root = (source_root(opts.input) if opts.in_place else opts.output).rstrip("/")
         self.force, self.embed, self.in_place, self.prune = opts.force, opts.embed_metadata, opts.in_place, opts.prune
         self.limits = Limits(max_file_bytes=int(opts.max_file_mb * (1 << 20)))
+        self.source = source_id(opts.input)
         self.exclude, self.pattern = None, None
+        if any(c in self.output_root for c in "*?["):
+            raise UsageError(f"the output folder {self.output_root} has * ? or [ in its name, which Beam's file "
+                             "writes read as a pattern: choose an --output without them")
         if not archive_kind(opts.input):
             inside = relative_inside(self.output_root, source_root(opts.input))
             if inside == "" and not opts.in_place:
@@ -80,8 +90,17 @@ class Settings:
                                  "originals, or another --output")
             self.exclude = inside or None  # the output folder inside the input is never read as input
             fs, path = fsspec.core.url_to_fs(opts.input)
-            if any(c in path for c in "*?["):
-                self.pattern = glob_translate(posixpath.relpath(path, fs._strip_protocol(source_root(opts.input))))
+            root = fs._strip_protocol(source_root(opts.input))
+            if is_glob(fs, path):
+                self.pattern = glob_translate(posixpath.relpath(path, root))
+            elif not fs.isdir(path):  # one file: only its own record is this source's
+                self.pattern = re.escape(to_wire(posixpath.relpath(path, root))) + r"\Z"
+
+
+def source_id(url: str) -> str:
+    """The input as records name it: a local path made absolute and resolved, a URL as given."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return os.path.realpath(path) if is_local(fs) else url.rstrip("/")
 
 
 def relative_inside(path: str, folder: str) -> str | None:
@@ -101,13 +120,25 @@ def relative_inside(path: str, folder: str) -> str | None:
 def check_source(url: str) -> None:
     """A source that does not exist (or a glob whose folder does not) is a usage error."""
     fs, path = fsspec.core.url_to_fs(url)
-    where = source_root(url) if any(c in path for c in "*?[") else url
+    where = source_root(url) if is_glob(fs, path) else url
     try:
         found = fs.exists(fs._strip_protocol(where))
     except Exception as err:  # fsspec backends raise their own kinds for a bucket they can't reach
         raise UsageError(f"--input {url}: can't be read ({type(err).__name__}: {err})") from None
     if not found:
         raise UsageError(f"--input {url}: no such file or folder")
+    if not archive_kind(url) and not _holds_files(fs, fs._strip_protocol(url)):
+        raise UsageError(f"--input {url}: no files there")
+
+
+def _holds_files(fs, path: str) -> bool:
+    if is_glob(fs, path):
+        return bool(fs.glob(path))
+    if not fs.isdir(path):
+        return True
+    if is_local(fs):
+        return next(walk_local(path), None) is not None
+    return bool(fs.ls(path))
 
 
 def check_writable(root: str) -> None:
@@ -122,9 +153,30 @@ def check_writable(root: str) -> None:
         raise UsageError(f"--output {root}: can't write there ({err.strerror or err})") from None
 
 
+JOB_FILES = {"manifest.jsonl": {"image", "status"}, "errors.jsonl": {"image", "stage", "kind"}}
+
+
+def check_job_files(root: str) -> None:
+    """The run's manifest and error files replace the last run's, never a user's file of that name."""
+    for name, keys in JOB_FILES.items():
+        fs, path = fsspec.core.url_to_fs(f"{root}/{name}")
+        if not fs.exists(path):
+            continue
+        try:
+            with fs.open(path, "rb") as f:
+                first = f.read(1 << 16).split(b"\n", 1)[0]
+            line = json.loads(first) if first.strip() else {"image": "", "status": "", "stage": "", "kind": ""}
+            ours = isinstance(line, dict) and keys <= set(line)
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            raise UsageError(f"{root}/{name} exists and is not one altvoice wrote: move it, or choose another "
+                             "--output (the job writes its own there)")
+
+
 def check_grounding(model_dir: str, card: dict) -> None:
     """Loads the export's grounding files once at launch: a missing or damaged one is a UsageError."""
-    from model.export import load_grounding
+    from altvoice.model.export import load_grounding
 
     try:
         load_grounding(model_dir, card)
@@ -157,23 +209,33 @@ def copy_path(settings: "Settings", relpath: str) -> str:
     return f"{settings.output_root}/{stem}{ALT_COPY}{ext}"
 
 
+class IgnoreOwn:
+    """Picklable listing filter: the job's records, audio and manifests, and the output folder when
+    it lies inside the input, are never inputs."""
+
+    def __init__(self, settings: "Settings"):
+        self.exclude = settings.exclude
+
+    def __call__(self, name: str) -> bool:
+        if self.exclude and (name == self.exclude or name.startswith(self.exclude + "/")):
+            return True
+        return name.lower().endswith(OWN_SUFFIXES)
+
+
 class SkipDone:
-    """Picklable read-time filter: ignores the job's own outputs and the output folder when it lies
-    inside the input; skips (unless --force) images whose record is current: same model, voice
-    and source stamp, audio and (with --embed-metadata) tagged copy present."""
+    """Picklable read-time filter: ignores in-place tagged copies the job made; skips (unless
+    --force) images whose record is current: same model, voice and source stamp, audio and (with
+    --embed-metadata) tagged copy present."""
 
     def __init__(self, settings: "Settings"):
         self.settings = settings
 
     def __call__(self, entry, content_hash=None) -> str | None:
-        s, name = self.settings, entry.name
-        if s.exclude and (name == s.exclude or name.startswith(s.exclude + "/")):
+        if self._own_copy(entry.name):
             return IGNORED
-        if name.lower().endswith(OWN_SUFFIXES) or self._own_copy(name):
-            return IGNORED
-        if s.force:
+        if self.settings.force:
             return None
-        return UP_TO_DATE if self._done(name, entry.stamp, content_hash) else None
+        return UP_TO_DATE if self._done(entry.name, entry.stamp, content_hash) else None
 
     def _own_copy(self, name: str) -> bool:
         """An in-place `photo.alt.jpg` is the job's only when photo.jpg's record claims it."""
@@ -235,7 +297,7 @@ class WriteOutputs(beam.DoFn):
             return
         record = {**described(relpath), "caption": found.caption, "score": round(float(found.score), 4),
                   "alt_text": text, "audio": None, "model_id": s.model_id, "voice": s.voice_id,
-                  "source": dict(stamp), "claims": sorted(claimed(old)),
+                  "input": s.source, "source": dict(stamp), "claims": sorted(claimed(old)),
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if found.grounding != "off":
             record.update(grounding=found.grounding, objects=found.objects, confidence=found.confidence,
@@ -257,6 +319,8 @@ class WriteOutputs(beam.DoFn):
                 failures += self._speak(relpath, text, targets["audio"], record)
             if targets["copy"]:
                 failures += self._embed(relpath, data, text, targets["copy"], record)
+            made = {record["audio"], record.get("tagged_copy")} - {None}
+            record["claims"] = sorted(claimed(old) | made)  # a claimed file that was not written is not kept
             atomic_write(paths["json"], json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
         except OSError as err:
             failures.append(error_record(relpath, "write", "write_failed", f"record not written: {err}"))
@@ -302,12 +366,13 @@ class WriteOutputs(beam.DoFn):
 
 def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | None = None) -> Settings:
     """Adds the caption job to `p` (nothing runs until `p.run()`); returns the resolved settings."""
-    from model.handler import CaptionModelHandler
+    from altvoice.model.handler import CaptionModelHandler
 
     settings = settings or Settings(opts)
     root = settings.output_root
+    progress.reset()
     images = p | "ReadImages" >> ReadImages(opts.input, skip=SkipDone(settings), limits=settings.limits,
-                                             stamped=True)
+                                             stamped=True, ignore=IgnoreOwn(settings))
     object_size = OBJECT_SIZE if settings.grounding else None
     decoded = images["ok"] | "Decode" >> beam.ParDo(
         DecodeImage(settings.image_size, keep_bytes=settings.embed, object_size=object_size,
@@ -318,13 +383,14 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
                                   settings.min_confidence)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
-    _ = written.manifest | "Progress" >> beam.ParDo(ShowProgress("captioned"))
     skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})
-    failed = decoded[FAILED] | "FailedLines" >> beam.Map(lambda key: {**described(key[0]), "status": "failed"})
-    removed = (images[LISTED], images["errors"]) | "Removed" >> FindRemoved(root, settings.pattern, settings.prune,
-                                                                            settings.in_place)
+    failed = decoded[FAILED] | "FailedLines" >> beam.MapTuple(
+        lambda key, kind: {**described(key[0]), "status": NOT_AN_IMAGE if kind == NOT_AN_IMAGE else "failed"})
+    removed = (images[LISTED], images["errors"]) | "Removed" >> FindRemoved(
+        root, settings.source, settings.pattern, settings.prune, settings.in_place)
+    images_done = (written.manifest, skipped, failed) | "Images" >> beam.Flatten()
     _ = (
-        (written.manifest, skipped, failed, removed)
+        (images_done | "Progress" >> beam.ParDo(ShowProgress("images")), removed)
         | "Manifest" >> beam.Flatten()
         | "ManifestJson" >> beam.Map(json.dumps, sort_keys=True, ensure_ascii=False)
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
@@ -356,14 +422,16 @@ def check_inputs(opts: CaptionOptions) -> None:
 def run(argv=None, wait: bool = True) -> dict | None:
     """Parses flags, runs the job and returns counts from the manifest (None with `wait=False`:
     Flex Templates hand the pipeline to the runner and must not wait)."""
-    options = job_pipeline_options(argv)
+    options = job_pipeline_options(argv, CaptionOptions)
     opts = PipelineOptions(argv).view_as(CaptionOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     settings = Settings(opts)
     check_writable(settings.output_root)
+    check_job_files(settings.output_root)
     removed = remove_leftovers(settings.output_root)
     if removed:
-        logging.info("removed %d temp files and folders left by an interrupted run", removed)
+        log.info("removed %d temp files and folders left by an interrupted run", removed)
+    start = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, opts, settings)
     if not wait:
@@ -371,8 +439,27 @@ def run(argv=None, wait: bool = True) -> dict | None:
         return None
     pipeline.run().wait_until_finish()
     counts = manifest_counts(settings.output_root)
-    logging.info("caption done: %s (model %s, voice %s)", json.dumps(counts), settings.model_id, settings.voice_id)
+    log.info("%s", summary(counts, time.monotonic() - start, settings.output_root))
     return counts
+
+
+def summary(counts: dict, seconds: float, root: str) -> str:
+    """The end-of-run line: images per status, time, and where the outputs are."""
+    images = sum(n for status, n in counts.items() if status in STATUSES)
+    parts = [f"{counts[status]} {status.replace('_', ' ')}" for status in STATUSES if counts.get(status)]
+    parts += [f"{counts['needs_review']} need review"] if counts.get("needs_review") else []
+    return (f"caption: {images} files in {seconds:.0f} s: {', '.join(parts) or 'nothing to do'}; outputs, "
+            f"manifest.jsonl and errors.jsonl in {root}")
+
+
+def exit_status(counts: dict | None) -> int:
+    """0: every image written or up to date (files that are no image at all don't count);
+    3: some failed or partial (errors.jsonl says why); 4: the source held no image."""
+    if counts is None:
+        return 0
+    if counts.get("failed") or counts.get("partial"):
+        return 3
+    return 0 if any(counts.get(status) for status in STATUSES if status != NOT_AN_IMAGE) else 4
 
 
 def manifest_counts(root: str) -> dict:

@@ -8,7 +8,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from altvoice.errors import tagged_error
 from altvoice.images import MAX_PIXELS, ImageError, decode_sizes
 
-FAILED = "failed"  # tag of the names of images that could not be decoded
+FAILED = "failed"  # tag of (key, error kind) of images that could not be decoded
 
 
 class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
@@ -24,7 +24,7 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
         """The backbone as one traced function: any batch size, no retracing for a short last batch."""
         import tensorflow as tf
 
-        from model.backbones import build_feature_extractor
+        from altvoice.model.backbones import build_feature_extractor
 
         model = build_feature_extractor(self._backbone, self._weights, self._size)
         signature = tf.TensorSpec([None, self._size, self._size, 3], tf.uint8)
@@ -43,7 +43,7 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
 
 class DecodeImage(beam.DoFn):
-    """(key, bytes) -> (key, uint8 array); bad files go to the error output and their keys to FAILED.
+    """(key, bytes) -> (key, uint8 array); bad files go to the error output and (key, kind) to FAILED.
 
     The key is a name, or a tuple whose first item is the name (as ReadImages' stamped keys).
     With `keep_bytes` the key becomes (key, bytes), for steps that need the original file later.
@@ -66,7 +66,7 @@ class DecodeImage(beam.DoFn):
             yield ((key, data) if self.keep_bytes else key), pixels
         except Exception as err:  # one undecodable file must never stop the run
             kind = err.kind if isinstance(err, ImageError) else "corrupt_image"
-            yield beam.pvalue.TaggedOutput(FAILED, key)
+            yield beam.pvalue.TaggedOutput(FAILED, (key, kind))
             yield tagged_error(key if isinstance(key, str) else key[0], "decode", kind, str(err) or type(err).__name__)
 
 
@@ -84,4 +84,5 @@ class ExtractFeatures(beam.PTransform):
             | "Backbone" >> RunInference(KeyedModelHandler(self.handler))
             | "Vector" >> beam.MapTuple(lambda name, result: (name, result.inference))
         )
-        return {"features": features, FAILED: decoded[FAILED], "errors": decoded.errors}
+        failed = decoded[FAILED] | "FailedNames" >> beam.MapTuple(lambda name, kind: name)
+        return {"features": features, FAILED: failed, "errors": decoded.errors}

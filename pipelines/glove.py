@@ -2,7 +2,7 @@
 import fsspec
 import numpy as np
 
-from transforms.captions import RESERVED_TOKENS
+from altvoice.transforms.captions import RESERVED_TOKENS
 
 
 def read_glove(path: str, words: set[str]) -> dict[str, np.ndarray]:

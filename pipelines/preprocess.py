@@ -19,17 +19,19 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
+from altvoice import progress
 from altvoice.progress import ShowProgress
 from altvoice.records import make_example
-from model.backbones import get_backbone
-from pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit, is_karpathy
-from pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
-from pipelines.options import PreprocessOptions, UsageError, job_pipeline_options, require
-from pipelines.read_images import ReadImages
-from transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
+from altvoice.model.backbones import get_backbone, imagenet_weights_problem
+from altvoice.caption_files import is_karpathy
+from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit
+from altvoice.pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
+from altvoice.flags import UsageError, require
+from altvoice.pipelines.options import PreprocessOptions, job_pipeline_options
+from altvoice.pipelines.read_images import ReadImages
+from altvoice.transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 
 RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
-OPTIONS = PreprocessOptions  # the flags `altvoice preprocess --help` lists
 TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "summary.json", "glove_embeddings.npy"
 LAUNCH_FILE = "launch.json"  # the flags of a run that did not wait for its pipeline
 
@@ -168,6 +170,7 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     ] | "AllCaptions" >> beam.Flatten()
 
     wanted = beam.pvalue.AsDict(split_of.ok)
+    progress.reset()
     images = p | "ReadImages" >> ReadImages(opts.images)
     listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
         lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
@@ -219,6 +222,10 @@ def check_inputs(opts: PreprocessOptions) -> None:
     if files:
         require(opts, "train_split", "dev_split")
     get_backbone(opts.backbone)
+    fs, out = fsspec.core.url_to_fs(opts.output)
+    if not opts.overwrite and fs.isdir(out) and fs.ls(out):
+        raise UsageError(f"--output {opts.output} already holds files: pass --overwrite to replace them, or "
+                         "another --output")
     if opts.max_length < 3:
         raise UsageError(f"--max-length must be at least 3 (<start>, a word, <end>), got {opts.max_length}")
     given = [("--captions", path) for path in caption_files(opts)] + [(f"--{s}-split", f) for s, f in files.items()]
@@ -234,11 +241,14 @@ def check_inputs(opts: PreprocessOptions) -> None:
         fs, local = fsspec.core.url_to_fs(opts.glove)
         if not fs.exists(local):
             raise UsageError(f"--glove {opts.glove}: no such file")
+    if opts.backbone_weights == "imagenet" and (problem := imagenet_weights_problem(opts.backbone)):
+        raise UsageError(f"--backbone {opts.backbone} needs ImageNet weights, but {problem}: pass "
+                         "--backbone-weights PATH (a .weights.h5 file, local or gs://) or 'none' (random, for tests)")
 
 
 def write_summary(opts: PreprocessOptions) -> dict:
     """After the run: summary.json from the counts, the vocabulary and, with --glove, the embedding matrix."""
-    from pipelines.glove import write_glove_matrix
+    from altvoice.pipelines.glove import write_glove_matrix
 
     out = opts.output.rstrip("/")
     with fsspec.open(f"{out}/{COUNTS_FILE}.json", "r") as f:
@@ -288,7 +298,7 @@ def run(argv=None, wait: bool = True) -> dict | None:
     is handed to the runner and the flags are saved to <output>/launch.json, from which
     `write_summary_after_launch` writes summary.json once the job is done.
     """
-    options = job_pipeline_options(argv)
+    options = job_pipeline_options(argv, PreprocessOptions)
     opts = PipelineOptions(argv).view_as(PreprocessOptions)  # a view of its own: unset job flags stay out of the job
     check_inputs(opts)
     pipeline = beam.Pipeline(options=options)

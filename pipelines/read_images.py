@@ -5,6 +5,7 @@ from typing import Callable
 import apache_beam as beam
 
 from altvoice.errors import tagged_error
+from altvoice.progress import expect
 from altvoice.names import to_os
 from altvoice.sources import Limits, ReadRefused, Refused, UnsafePath, content_sha256, list_sources, read_task
 
@@ -14,16 +15,21 @@ UP_TO_DATE, IGNORED = "up_to_date", "ignored"  # what `skip` may answer
 
 
 class _ListSources(beam.DoFn):
-    def __init__(self, limits: Limits):
-        self.limits = limits
+    def __init__(self, limits: Limits, ignore: Callable | None):
+        self.limits, self.ignore = limits, ignore
 
     def process(self, url):
         try:
             for task in list_sources(url, limits=self.limits):
                 if isinstance(task, Refused):
+                    expect(1)
                     yield beam.pvalue.TaggedOutput(LISTED, task.name)
                     yield tagged_error(task.name, "read", task.kind, task.reason)
-                else:
+                    continue
+                if self.ignore is not None:
+                    task = task._replace(entries=tuple(e for e in task.entries if not self.ignore(e.name)))
+                expect(len(task.entries))
+                if task.entries or task.kind == "tar":
                     yield task
         except Exception as err:  # any listing failure is the whole source's: record it, keep going
             yield tagged_error(url, "read", "unreadable_source", f"cannot list {url}: {err}")
@@ -36,16 +42,16 @@ def _content_hash(task, entry):
 
 
 class _ReadTask(beam.DoFn):
-    def __init__(self, skip: Callable | None, limits: Limits, stamped: bool):
-        self.skip, self.limits, self.stamped = skip, limits, stamped
+    def __init__(self, skip: Callable | None, limits: Limits, stamped: bool, ignore: Callable | None):
+        self.skip, self.limits, self.stamped, self.ignore = skip, limits, stamped, ignore
 
     def _verdict(self, entry, content_hash=None) -> str | None:
         if self.skip is None:
             return None
         try:
             return self.skip(entry, content_hash)
-        except UnsafePath:
-            return None  # read_task reports it
+        except Exception:  # an unsafe path (read_task reports it) or a hostile file where a record goes:
+            return None  # read and caption it; writing checks what is there
 
     def process(self, task):
         kept = []
@@ -62,6 +68,9 @@ class _ReadTask(beam.DoFn):
         try:
             for entry, data in read_task(task, self.limits):
                 if task.kind == "tar":  # tar streams: listed and skipped after reading
+                    if self.ignore is not None and self.ignore(entry.name):
+                        continue
+                    expect(1)
                     verdict = self._verdict(entry) if isinstance(data, bytes) else None
                     if verdict == IGNORED:
                         continue
@@ -88,26 +97,29 @@ def _kind(error: Exception) -> str:
 class ReadImages(beam.PTransform):
     """Outputs `ok`: (relative path, bytes), `skipped` and `listed`: relative paths, `errors`: error records.
 
+    `ignore(relpath) -> bool` (picklable) leaves files out at listing: never listed or read.
     `skip(entry, content_hash) -> None | 'up_to_date' | 'ignored'` (picklable) leaves files out
     before their bytes are read (tar members: after); `content_hash()` is the sha256 of a local
-    file (None elsewhere). Ignored files are not listed. With `stamped`, `ok` keys are
-    (relative path, stamp). Read tasks are spread over workers; `limits` bound every read.
+    file (None elsewhere). With `stamped`, `ok` keys are (relative path, stamp). Read tasks are
+    spread over workers; `limits` bound every read. The listing announces its count to
+    altvoice.progress.
     """
 
-    def __init__(self, url: str, skip: Callable | None = None, limits: Limits = Limits(), stamped: bool = False):
+    def __init__(self, url: str, skip: Callable | None = None, limits: Limits = Limits(), stamped: bool = False,
+                 ignore: Callable | None = None):
         super().__init__()
-        self.url, self.skip, self.limits, self.stamped = url, skip, limits, stamped
+        self.url, self.skip, self.limits, self.stamped, self.ignore = url, skip, limits, stamped, ignore
 
     def expand(self, pbegin):
         listed = (
             pbegin
             | "Source" >> beam.Create([self.url])
-            | "List" >> beam.ParDo(_ListSources(self.limits)).with_outputs("errors", LISTED, main="tasks")
+            | "List" >> beam.ParDo(_ListSources(self.limits, self.ignore)).with_outputs("errors", LISTED, main="tasks")
         )
         read = (
             listed.tasks
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadTask(self.skip, self.limits, self.stamped)).with_outputs(
+            | "Read" >> beam.ParDo(_ReadTask(self.skip, self.limits, self.stamped, self.ignore)).with_outputs(
                 "errors", SKIPPED, LISTED, main="ok")
         )
         errors = (listed.errors, read.errors) | "Errors" >> beam.Flatten()

@@ -4,6 +4,7 @@ Scheduled runs list them in the manifest (`removed_from_source`); with --prune t
 (the record and the files it claims, nothing else) are deleted (`pruned`). Nothing is reported
 when any part of the source could not be listed or read: a missing listing is not a deletion.
 """
+import os
 import posixpath
 import re
 
@@ -14,7 +15,8 @@ from altvoice.names import described, to_os, to_wire
 from altvoice.outputs import claimed, read_record
 from altvoice.sources import is_local, walk_local
 
-LISTING_FAILURES = ("unreadable_source", "unreadable_archive")
+LISTING_FAILURES = ("unreadable_source", "unreadable_archive", "unreadable_folder", "broken_link",
+                    "symlinked_folder", "compression_bomb")
 
 
 class _ListRecords(beam.DoFn):
@@ -36,36 +38,44 @@ class _ListRecords(beam.DoFn):
 
 
 class _Removed(beam.DoFn):
-    def __init__(self, root: str, prune: bool, in_place: bool):
-        self.root, self.prune, self.in_place = root, prune, in_place
+    def __init__(self, root: str, source: str, prune: bool, in_place: bool):
+        self.root, self.source, self.prune, self.in_place = root, source, prune, in_place
 
     def process(self, element, failures):
         relpath, seen = element
         record = None if failures or "listed" in seen else read_record(f"{self.root}/{to_os(relpath)}.json")
-        if record and "model_id" in record:  # an altvoice record whose image is gone
-            yield from self._removed(relpath, record)
+        if record and "model_id" in record and record.get("input") == self.source:  # this source's, image gone
+            try:
+                pruned = self.prune and self._prune(relpath, record)
+            except OSError:
+                pruned = False
+            if pruned:
+                beam.metrics.Metrics.counter("altvoice", "images_pruned").inc()
+            yield {**described(relpath), "status": "pruned" if pruned else "removed_from_source"}
 
-    def _removed(self, relpath: str, record: dict):
-        url = f"{self.root}/{to_os(relpath)}.json"
-        if self.prune:
-            fs, path = fsspec.core.url_to_fs(url)
-            folder = posixpath.dirname(path)
-            own_name = posixpath.basename(relpath)
-            for name in claimed(record) - ({own_name} if self.in_place else set()):
-                if "/" not in name and fs.exists(f"{folder}/{to_os(name)}"):
-                    fs.rm_file(f"{folder}/{to_os(name)}")
-            fs.rm_file(path)
-            beam.metrics.Metrics.counter("altvoice", "images_pruned").inc()
-        yield {**described(relpath), "status": "pruned" if self.prune else "removed_from_source"}
+    def _prune(self, relpath: str, record: dict) -> bool:
+        """Deletes the record and the files it claims that the job could have made for this image
+        (never any other name), regular files only."""
+        fs, path = fsspec.core.url_to_fs(f"{self.root}/{to_os(relpath)}.json")
+        folder, base = posixpath.dirname(path), posixpath.basename(to_os(relpath))
+        stem, ext = posixpath.splitext(base)
+        own = {f"{base}.{e}" for e in ("wav", "mp3", "ogg")} | {f"{stem}.alt{ext}" if self.in_place else base}
+        for name in sorted(own & {to_os(n) for n in claimed(record)}):
+            target = f"{folder}/{name}"
+            if fs.exists(target) and fs.isfile(target) and not (is_local(fs) and os.path.islink(target)):
+                fs.rm_file(target)
+        fs.rm_file(path)
+        return True
 
 
 class FindRemoved(beam.PTransform):
     """(listed relative paths, error records of the read) -> manifest lines of images whose record
-    has no source any more. `pattern`: a regex the relative paths of a glob source match."""
+    (written from `source`) has no image any more. `pattern`: a regex the relative paths of a glob
+    or single-file source match."""
 
-    def __init__(self, root: str, pattern: str | None, prune: bool, in_place: bool):
+    def __init__(self, root: str, source: str, pattern: str | None, prune: bool, in_place: bool):
         super().__init__()
-        self.root, self.pattern, self.prune, self.in_place = root, pattern, prune, in_place
+        self.root, self.source, self.pattern, self.prune, self.in_place = root, source, pattern, prune, in_place
 
     def expand(self, inputs):
         listed, errors = inputs
@@ -83,6 +93,6 @@ class FindRemoved(beam.PTransform):
             (listed | "Seen" >> beam.Map(lambda name: (name, "listed")), records)
             | "Both" >> beam.Flatten()
             | "ByImage" >> beam.GroupByKey()
-            | "Removed" >> beam.ParDo(_Removed(self.root, self.prune, self.in_place),
+            | "Removed" >> beam.ParDo(_Removed(self.root, self.source, self.prune, self.in_place),
                                       beam.pvalue.AsSingleton(failures))
         )

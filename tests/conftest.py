@@ -38,8 +38,8 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(dataset, tmp_path_factory):
     """A captioner exported by altvoice's own commands after a short training on the drawn dataset."""
-    from model import train
-    from pipelines import preprocess
+    from altvoice.model import train
+    from altvoice.pipelines import preprocess
 
     work, root = tmp_path_factory.mktemp("tiny_model"), dataset["root"]
     preprocess.run([
@@ -108,16 +108,16 @@ def grounded_model(tiny_model, tmp_path_factory):
     """The tiny captioner with the bundled model's object classifier added, for grounded captions."""
     import shutil
 
-    from model.export import CLASSIFIER_FILE, CLASSIFIER_LICENCE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE, add_classifier
-    from pipelines.caption import BUNDLED_MODEL
+    from altvoice.model.export import CLASSIFIER_FILE, CLASSIFIER_LICENCE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE, add_classifier
+    from altvoice.model.export import BUNDLED_MODEL
 
     export = tmp_path_factory.mktemp("grounded") / "export"
     shutil.copytree(tiny_model, export)
     bundled = [os.path.join(BUNDLED_MODEL, name) for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE,
                                                                     CLASSIFIER_LICENCE)]
     add_classifier(str(export), *bundled, {"source": "the bundled model's classifier"})
-    from model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors
-    from model.export import read_card, write_card
+    from altvoice.model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors
+    from altvoice.model.export import read_card, write_card
 
     rng = np.random.default_rng(0)  # detectors of the right feature size, fitted on noise: they exercise the code
     features = rng.normal(size=(64, read_card(str(export))["decoder"]["feature_size"]))

@@ -36,6 +36,10 @@ class Synthesizer(abc.ABC):
         check_audio(data, self.extension)
         return data
 
+    def probe(self) -> None:
+        """Checks once, at launch, that this backend can speak here; raises TTSError if not."""
+        self.synthesize("Ready.")
+
     @abc.abstractmethod
     def _synthesize(self, text: str) -> bytes:
         """Backend-specific synthesis of non-empty text."""

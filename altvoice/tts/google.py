@@ -67,6 +67,16 @@ class GoogleSynthesizer(Synthesizer):
     def __getstate__(self):
         return {**self.__dict__, "_client": None}
 
+    def probe(self) -> None:
+        """Credentials are found (no request is made: it would cost quota); a plain-text local server
+        is not probed."""
+        if not self.insecure:
+            try:
+                google.auth.default()
+            except google.auth.exceptions.DefaultCredentialsError as err:
+                raise TTSError(f"no Google credentials for Cloud TTS (set GOOGLE_APPLICATION_CREDENTIALS or run "
+                               f"`gcloud auth application-default login`): {err}", transient=False) from err
+
     def client(self) -> texttospeech.TextToSpeechClient:
         """The API client, made on first use in each copy of this synthesizer."""
         if self._client is None:

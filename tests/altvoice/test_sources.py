@@ -160,3 +160,60 @@ def test_local_entries_carry_a_stamp_and_the_content_hash(tree):
     (entry, data), = [r for t in list_sources(str(root)) for r in read_task(t) if r[0].name == "top.jpg"]
     stamp = dict(entry.stamp)
     assert stamp["size"] == 1 and stamp["sha256"] == hashlib.sha256(data).hexdigest() and stamp["mtime_ns"] > 0
+
+
+def test_zip_members_that_cant_be_bounded_are_refused_and_one_bad_member_loses_nothing(tmp_path):
+    from altvoice.sources import Refused
+
+    path = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.jpg", b"first", zipfile.ZIP_DEFLATED)
+        archive.writestr("b.jpg", b"bzip2 may lie about its size", zipfile.ZIP_BZIP2)
+        archive.writestr("1:1 scale.jpg", b"a colon is not a drive letter", zipfile.ZIP_STORED)
+    listed = list(list_sources(str(path)))
+    assert [(r.name, r.kind) for r in listed if isinstance(r, Refused)] == [("b.jpg", "unsupported_compression")]
+    assert read_all(str(path)) == {"a.jpg": b"first", "1:1 scale.jpg": b"a colon is not a drive letter"}
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_a_tar_stops_before_a_member_that_would_pass_its_expansion_budget(tmp_path, mode):
+    path = tmp_path / f"bomb.tar.{mode[2:]}"
+    with tarfile.open(path, mode) as archive:
+        for name, data in (("a.jpg", b"one"), ("big.bmp", bytes(4 << 20)), ("c.jpg", b"three")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("link.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "a.jpg"
+        archive.addfile(link)
+    small = Limits(max_file_bytes=1 << 20, archive_floor=2 << 20)  # a 2 MB budget: big.bmp would pass it
+    (task,) = list_sources(str(path), limits=small)
+    found = []
+    with pytest.raises(ValueError, match="expands past 2 MB.*'big.bmp'"):
+        for entry, data in read_task(task, small):
+            found.append(entry.name)
+    assert found == ["a.jpg"]
+    read = read_all(str(path))  # the default budget (2 GiB): big.bmp read, the link reported
+    assert read["c.jpg"] == b"three" and read["link.jpg"].kind == "not_a_file"
+
+
+def test_broken_links_unreadable_and_symlinked_folders_are_reported_not_followed(tmp_path):
+    from altvoice.sources import Refused
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(b"a")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.jpg").write_bytes(b"b")
+    (tmp_path / "in" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "in" / "usb").symlink_to(tmp_path / "unmounted")
+    listed = list(list_sources(str(tmp_path / "in")))
+    assert sorted((r.name, r.kind) for r in listed if isinstance(r, Refused)) == [
+        ("linked", "symlinked_folder"), ("usb", "broken_link")]
+    assert read_all(str(tmp_path / "in")) == {"a.jpg": b"a"}
+
+
+def test_a_folder_named_like_a_pattern_is_read_as_a_folder(tmp_path):
+    folder = tmp_path / "Holiday [2019]"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"a")
+    assert read_all(str(folder)) == {"a.jpg": b"a"}

@@ -5,7 +5,7 @@ import pytest
 from bench.breadth import names, score
 from bench.release_card import publishable
 from bench.train_word_detectors import auc, candidate_words, labels
-from model.detectors import PEOPLE
+from altvoice.model.detectors import PEOPLE
 
 LABELS = [
     {"image": "cat.jpg", "main": ["cat", "kitten"], "absent_common": ["dog", "man"], "people": False},

@@ -15,6 +15,7 @@ from apache_beam.internal import pickler
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from deploy import launch
+from testdata import encode, scene_image
 
 IMAGE = "europe-west1-docker.pkg.dev/altvoice-test/altvoice/altvoice:test"
 GPU = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
@@ -61,6 +62,7 @@ def test_caption_template_launch_writes_a_dataflow_job(gcs, tiny_model):
     params = [f"--input={gcs}/photos", f"--output={gcs}/described", f"--model={tiny_model}", "--tts=espeak",
               "--force=false", "--embed_metadata=true", "--tts_option=speed=150,pitch=40"]
     flags = dataflow_flags(gcs, name) + [f"--dataflow_service_options={GPU}"]
+    fsspec.filesystem("gs").pipe_file(f"{gcs[5:]}/photos/red.jpg", encode(scene_image((200, 30, 30)), "JPEG"))
     assert launch.main(params + flags) == 0
     job, pipeline = launched_job(gcs, name)
     check_job(job, pipeline, {"ReadImages", "Decode", "Caption", "Write", "WriteManifest", "WriteErrors"})
@@ -88,7 +90,8 @@ def test_preprocess_template_launch_then_summary(gcs, tiny_model, dataset, tmp_p
               f"--train_split={root / 'train.txt'}", f"--dev_split={root / 'dev.txt'}", f"--output={prep}",
               f"--backbone={made['backbone']}", f"--backbone_weights={made['backbone_weights']}",
               f"--image_size={made['image_size']}", f"--min_word_count={made['min_word_count']}",
-              f"--max_length={made['max_length']}", f"--drop_single_letters={str(made['drop_single_letters']).lower()}"]
+              f"--max_length={made['max_length']}", f"--drop_single_letters={str(made['drop_single_letters']).lower()}",
+              "--overwrite=true"]
     assert launch.main(params + dataflow_flags(gcs, name)) == 0
     job, pipeline = launched_job(gcs, name)
     check_job(job, pipeline, {"ReadCaptions", "AnalyzeTrain", "ReadImages", "Features", "JoinByImage",

@@ -67,7 +67,8 @@ def test_copied_sources_exist_and_the_launcher_file_is_among_them():
 
 def test_installs_the_lock_and_the_makefile_s_debian_packages():
     runs = " ".join(args for kind, args in instructions() if kind == "RUN")
-    assert "requirements.lock" in runs and "pip install --no-cache-dir --no-deps -e ." in runs
+    assert "pip install --no-cache-dir -r requirements.lock" in runs and "requirements-dev.lock" not in runs
+    assert "pip install --no-cache-dir --no-deps -e ." in runs
     apt = set(re.search(r"apt-get install[^&]*", runs).group(0).split()) - {"apt-get", "install"}
     packages = {word for word in apt if not word.startswith("-")}
     makefile = re.search(r"^APT_PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()

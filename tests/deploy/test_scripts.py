@@ -15,8 +15,8 @@ from google.cloud import dataflow_v1beta3
 from google.protobuf import json_format
 
 from deploy import launch
-from model.options import TrainOptions, parse
-from pipelines.options import CaptionOptions, PreprocessOptions
+from altvoice.flags import TrainOptions, parse
+from altvoice.pipelines.options import CaptionOptions, PreprocessOptions
 
 from .test_image import tool
 

@@ -10,7 +10,8 @@ from google.cloud import dataflow_v1beta3
 from google.protobuf import json_format
 
 from deploy import launch
-from pipelines.options import CaptionOptions, PreprocessOptions, UsageError, add_job_flags
+from altvoice.flags import UsageError
+from altvoice.pipelines.options import CaptionOptions, PreprocessOptions, add_job_flags
 
 TEMPLATES = Path(__file__).parents[2] / "deploy" / "templates"
 JOBS = {"preprocess": (PreprocessOptions, set(PreprocessOptions.REQUIRED)),

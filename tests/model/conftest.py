@@ -2,9 +2,9 @@
 import keras
 import pytest
 
-from model import train
-from model.backbones import build_feature_extractor
-from pipelines import preprocess
+from altvoice.model import train
+from altvoice.model.backbones import build_feature_extractor
+from altvoice.pipelines import preprocess
 
 SEED = ["--seed", "7"]
 

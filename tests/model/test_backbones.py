@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from model.backbones import BACKBONES, build_feature_extractor, get_backbone
+from altvoice.model.backbones import BACKBONES, build_feature_extractor, get_backbone
 
 
 def test_feature_extractor_takes_uint8_and_returns_feature_size(tmp_path):

@@ -1,8 +1,8 @@
 """Reading preprocess output for training: teacher-forcing batches and the GloVe matrix."""
 import numpy as np
 
-from model.data import caption_dataset, load_glove, load_summary, scan_split
-from transforms.captions import END_ID
+from altvoice.model.data import caption_dataset, load_glove, load_summary, scan_split
+from altvoice.transforms.captions import END_ID
 
 
 def batches(prepared, split, shuffle):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from model.decoder import BANNED_IDS, Decoder, build_caption_model, prefix_model
-from model.train import compile_model
-from transforms.captions import END_ID, START_ID
+from altvoice.model.decoder import BANNED_IDS, Decoder, build_caption_model, prefix_model
+from altvoice.model.train import compile_model
+from altvoice.transforms.captions import END_ID, START_ID
 
 VOCAB, FEATURES = 30, 12
 

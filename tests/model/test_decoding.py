@@ -4,8 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from model.decoding import beam_search, constrained_beam_search, greedy_search
-from transforms.captions import END_ID, START_ID
+from altvoice.model.decoding import beam_search, constrained_beam_search, greedy_search
+from altvoice.transforms.captions import END_ID, START_ID
 
 X, Y, Z = 4, 5, 6  # word ids after the reserved ones
 

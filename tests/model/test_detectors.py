@@ -1,7 +1,7 @@
 """Word detectors: logistic probes that learn a word from features, saved and loaded whole."""
 import numpy as np
 
-from model.detectors import PEOPLE, WordDetectors, fit_logistic
+from altvoice.model.detectors import PEOPLE, WordDetectors, fit_logistic
 
 
 def test_fit_logistic_recovers_a_known_model():

@@ -7,10 +7,10 @@ import pytest
 
 from altvoice import cli
 from altvoice.images import decode_image
-from model import ensemble, train
-from model.backbones import build_feature_extractor
-from model.export import load_captioner
-from pipelines.options import UsageError
+from altvoice.model import ensemble, train
+from altvoice.model.backbones import build_feature_extractor
+from altvoice.model.export import load_captioner
+from altvoice.flags import UsageError
 
 
 @pytest.fixture(scope="module")

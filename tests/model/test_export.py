@@ -10,9 +10,9 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that
 
 from altvoice.images import ImageError, decode_image
-from model.export import Captioner, export_captioner, load_captioner
-from model.handler import CaptionModelHandler
-from pipelines.options import UsageError
+from altvoice.model.export import Captioner, export_captioner, load_captioner
+from altvoice.model.handler import CaptionModelHandler
+from altvoice.flags import UsageError
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from model.classifier import Evidence, ObjectClass
-from model.grounding import Grounder, fill_slot, plurals
+from altvoice.model.classifier import Evidence, ObjectClass
+from altvoice.model.grounding import Grounder, fill_slot, plurals
 
 VOCABULARY = ["<pad>", "<unk>", "<start>", "<end>", "a", "dog", "man", "cat", "cats", "bird", "birds", "red",
               "shirt", "runs", "sits", "on", "branch", "in", "animal", "an", "is", "puppy", "grass", "oven"]

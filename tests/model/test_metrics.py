@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from model.metrics import bleu, caption_metrics, cider_d, rouge_l, tokenize
+from altvoice.model.metrics import bleu, caption_metrics, cider_d, rouge_l, tokenize
 
 CAT = "a cat sat on the mat".split()
 REFS = [["the", "cat", "sat", "on", "the", "mat"], ["a", "cat", "is", "on", "a", "mat"]]

@@ -10,11 +10,11 @@ import tensorflow as tf
 from altvoice import cli
 from altvoice.images import decode_image
 from altvoice.records import feature_spec, make_example, record_pattern
-from model import train
-from model.data import load_summary
-from model.decoder import build_caption_model
-from model.export import load_captioner
-from pipelines.options import UsageError
+from altvoice.model import train
+from altvoice.model.data import load_summary
+from altvoice.model.decoder import build_caption_model
+from altvoice.model.export import load_captioner
+from altvoice.flags import UsageError
 
 
 def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prepared):

@@ -10,8 +10,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
 from altvoice.outputs import remove_leftovers
-from pipelines.caption import Settings, build_pipeline, check_inputs
-from pipelines.options import CaptionOptions, UsageError
+from altvoice.pipelines.caption import Settings, build_pipeline, check_inputs
+from altvoice.flags import UsageError
+from altvoice.pipelines.options import CaptionOptions
 from testdata import bad_images, encode, good_images, scene_image
 
 
@@ -68,7 +69,8 @@ def test_folder_end_to_end_with_bad_files(album, tmp_path, tiny_model):
     good = sorted([*good_images(), "sub/nested.png"])
     check_outputs(out, good, result["settings"])
     assert {name: m["status"] for name, m in result["manifest"].items()} == {
-        **{name: "written" for name in good}, **{name: "failed" for name in bad_images()}}
+        **{name: "written" for name in good}, **{name: "failed" for name in bad_images()},
+        "notes.jpg": "not_an_image"}
     kinds = {e["image"]: (e["stage"], e["kind"]) for e in result["errors"]}
     assert kinds == {"empty.jpg": ("decode", "empty_file"), "truncated.jpg": ("decode", "corrupt_image"),
                      "notes.jpg": ("decode", "not_an_image")}
@@ -188,40 +190,192 @@ def test_gs_input_and_output_on_a_gcs_emulator(gcs, tiny_model):
     assert len(manifest) == 3
 
 
+KILL_SEED = int(os.environ.get("ALTVOICE_KILL_SEED", "20240611"))  # another seed: other kill moments
+
+
+def _entries(folder) -> set:
+    """Relative paths of every file and folder under `folder`, hidden ones included."""
+    return {os.path.relpath(os.path.join(d, n), folder) for d, dirs, files in os.walk(folder) for n in dirs + files}
+
+
+def _fingerprints(folder) -> dict:
+    """relpath -> (sha256, size, mtime_ns) of every file under `folder`, hidden ones included."""
+    import hashlib
+
+    found = {}
+    for d, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(d, name)
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            info = os.stat(path)
+            found[os.path.relpath(path, folder)] = (digest, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def _killable_album(folder, rng):
+    """~60 small PNG/JPEG images (nested, odd names) and the user's other files, some named like outputs."""
+    images = {}
+    for i in range(56):
+        where = ("", "trip/", "trip/day 2/")[i % 3]
+        png = rng.random() < 0.5
+        picture = scene_image((i * 4, 250 - i * 4, rng.randrange(256)), size=rng.choice((32, 48, 64)))
+        images[f"{where}{i:02d}.{'png' if png else 'jpg'}"] = (
+            encode(picture, "PNG") if png else encode(picture, "JPEG", quality=rng.randint(60, 95)))
+    images["photo.jpg"] = encode(scene_image((200, 120, 40)), "JPEG")
+    images["IMG_0001.JPG"] = encode(scene_image((40, 120, 200)), "JPEG")
+    images["x.alt.jpg"] = encode(scene_image((90, 90, 90)), "JPEG")  # the user's, not a tagged copy
+    images["trip/café.png"] = encode(scene_image((10, 200, 150)), "PNG")
+    not_images = {  # listed and read: each fails to decode, and must stay as it is
+        "photo.jpg.wav.bak": b"RIFF\x00\x00\x00\x00WAVE an old take of the caption",
+        "thesis.docx.partial": b"PK\x03\x04 half a download",
+        "beam-temp-notes/keep.txt": b"my notes, in a folder named like Beam's staging",
+    }
+    ignored = {  # named like the job's own outputs or leftovers, or hidden: never read, never touched
+        "notes.json": b'{"todo": ["print the photos"]}',
+        "orphan.jpg.json": b'{"image": "orphan.jpg", "comment": "a record-like file of mine"}',
+        "song.wav": b"RIFF\x24\x00\x00\x00WAVEfmt not really",
+        "trip/manifest.jsonl": b'{"my": "own manifest"}\n',
+        ".hidden/x.jpg": encode(scene_image((250, 0, 0)), "JPEG"),
+        ".altvoice-tmp-notes": b"hidden, and not the job's marker",
+        "trip/day 2/.DS_Store": b"\x00\x00\x00\x01Bud1",
+    }
+    for name, data in {**images, **not_images, **ignored}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return sorted(images), sorted(not_images)
+
+
+def _copy_name(relpath: str) -> str:
+    stem, ext = os.path.splitext(relpath)
+    return f"{stem}.alt{ext}"
+
+
+def _record(folder, relpath: str):
+    """The image's record as it lies: a dict, None when there is none, "unreadable" when it does not parse."""
+    try:
+        return json.loads((folder / f"{relpath}.json").read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return "unreadable"
+
+
+def _complete(folder, relpath: str) -> bool:
+    """What a rerun counts as done: a final record (not an intent record) and both files it names."""
+    record, where = _record(folder, relpath), folder / os.path.dirname(relpath)
+    return (isinstance(record, dict) and "model_id" in record and bool(record.get("audio"))
+            and bool(record.get("tagged_copy")) and (where / record["audio"]).exists()
+            and (where / record["tagged_copy"]).exists())
+
+
 def test_a_killed_run_started_again_ends_complete(tmp_path, tiny_model):
+    """kill -9 at three seeded random moments, a restart after each, then a run to the end: every image
+    complete, nothing left behind, and not one byte of the user's files (originals included) changed."""
+    import random
     import signal
     import subprocess
     import sys
     import time
+    import wave
 
-    album = tmp_path / "many"
-    album.mkdir()
-    for i in range(60):
-        (album / f"{i:02d}.png").write_bytes(encode(scene_image((i * 4, 250 - i * 4, 90)), "PNG"))
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", str(album), "--output", str(out),
-               "--model", str(tiny_model), "--tts", "espeak", "--batch-size", "2"]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.rglob("*.json"))) < 3:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    done_before = len(list(out.rglob("*.png.json")))
-    assert 0 < done_before < 60, "the run should have been killed part-way"
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    statuses = [m["status"] for m in manifest]
-    assert len(manifest) == 60 and set(statuses) <= {"written", "up_to_date"}
-    assert statuses.count("up_to_date") >= done_before - 2  # finished before the kill: not redone
-    for i in range(60):
-        record = json.loads((out / f"{i:02d}.png.json").read_text())
-        assert wav_info((out / record["audio"]).read_bytes())[1] > 0.2
-    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".partial")]
+    import numpy as np
+    from PIL import Image
+
+    rng = random.Random(KILL_SEED)
+    album = tmp_path / "album"
+    images, not_images = _killable_album(album, rng)
+    before = _fingerprints(album)
+    entries_before = _entries(album)
+    argv = ["--input", str(album), "--in-place", "--embed-metadata", "--model", str(tiny_model), "--tts", "espeak",
+            "--batch-size", "2"]
+    command = [sys.executable, "-m", "altvoice.cli", "caption", *argv]
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}  # the runs' log files: kept out of /tmp
+    folders = [album, album / "trip", album / "trip" / "day 2"]  # where new files appear: cheap to poll
+
+    def names():
+        return {f"{folder}/{name}" for folder in folders for name in os.listdir(folder)}
+
+    kills = []  # what each kill left, for the messages
+    for attempt in range(3):
+        at_start, log = names(), tmp_path / f"run{attempt}.log"
+        target, extra = rng.randint(1, 45), rng.uniform(0, 0.3)  # this many new names, then a little longer
+        started = time.monotonic()
+        with open(log, "wb") as stderr:
+            run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True)
+        try:
+            while run.poll() is None and len(names() - at_start) < target and time.monotonic() < started + 120:
+                time.sleep(0.02)
+            time.sleep(extra)
+            alive = run.poll() is None
+            if alive:
+                os.killpg(run.pid, signal.SIGKILL)  # the job and anything it started (espeak-ng)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        left = _entries(album) - entries_before
+        kills.append({"after_new": target, "extra_s": round(extra, 3), "at_s": round(time.monotonic() - started, 1),
+                      "complete": sum(_complete(album, i) for i in images),
+                      "temp_files": sum(".altvoice-tmp-" in os.path.basename(p) for p in left),
+                      "staging": sum(os.path.basename(p).startswith("beam-temp-") for p in left),
+                      "intent_records": sum(isinstance(_record(album, i), dict) and "model_id" not in _record(album, i)
+                                            for i in images),
+                      "unreadable_records": sum(_record(album, i) == "unreadable" for i in images)})
+        assert alive and run.returncode == -signal.SIGKILL, (
+            f"seed {KILL_SEED}: run {attempt} ended (exit {run.returncode}) before its kill: {kills}\n"
+            f"{log.read_text(errors='replace')[-3000:]}")
+    done_before = {i for i in images if _complete(album, i)}  # the last run must skip these, and only these
+
+    started = time.monotonic()
+    final = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, timeout=300)
+    last_run_s = round(time.monotonic() - started, 1)
+    context = f"seed {KILL_SEED}, kills {kills}"
+    # 0, or 3 ("some files failed"): the user's non-image files fail to decode; the manifest below says
+    # exactly which files failed, and every image must be written or up to date
+    assert final.returncode == 0, f"{context}:\n{final.stderr.decode(errors='replace')[-3000:]}"
+
+    manifest = [json.loads(line) for line in (album / "manifest.jsonl").read_text().splitlines()]
+    statuses = {m["image"]: m["status"] for m in manifest}
+    assert len(statuses) == len(manifest), context
+    assert statuses == {**{i: "up_to_date" if i in done_before else "written" for i in images},
+                        **{n: "not_an_image" for n in not_images}}, context  # what a kill finished is not redone
+    errors = [json.loads(line) for line in (album / "errors.jsonl").read_text().splitlines()]
+    assert sorted((e["image"], e["kind"]) for e in errors) == [(n, "not_an_image") for n in not_images], context
+
+    settings = Settings(PipelineOptions(argv).view_as(CaptionOptions))
+    for relpath in images:
+        record = json.loads((album / f"{relpath}.json").read_text())
+        name, where = os.path.basename(relpath), album / os.path.dirname(relpath)
+        assert record["image"] == relpath and record["caption"] and record["alt_text"], (relpath, context)
+        assert record["model_id"] == settings.model_id and record["voice"] == settings.voice_id, (relpath, context)
+        assert record["audio"] == f"{name}.wav" and record["tagged_copy"] == os.path.basename(_copy_name(relpath))
+        assert record["source"]["size"] == (album / relpath).stat().st_size, (relpath, context)
+        with wave.open(str(where / record["audio"])) as audio:
+            frames = audio.getnframes()
+            assert frames > 0 and audio.getframerate() > 8000, (relpath, context)
+            assert len(audio.readframes(frames)) == frames * audio.getsampwidth() * audio.getnchannels()
+        copy = album / _copy_name(relpath)
+        with Image.open(copy) as tagged, Image.open(album / relpath) as original:
+            assert tagged.format == original.format, (relpath, context)
+            assert np.array_equal(np.asarray(tagged), np.asarray(original)), (relpath, context)  # pixels untouched
+        assert b"AltTextAccessibility" in copy.read_bytes(), (relpath, context)
+
+    outputs = {f"{i}{suffix}" for i in images for suffix in (".json", ".wav")} | {_copy_name(i) for i in images}
+    left = _entries(album) - entries_before - outputs - {"manifest.jsonl", "errors.jsonl"}
+    assert not [p for p in left if ".altvoice-tmp-" in p], f"temp files left: {sorted(left)}; {context}"
+    assert not [p for p in left if p.startswith("beam-temp-")], f"Beam staging left: {sorted(left)}; {context}"
+    assert not left, f"files the job should not have left: {sorted(left)}; {context}"
+    after = _fingerprints(album)
+    changed = {name: (old, after.get(name)) for name, old in before.items() if after.get(name) != old}
+    assert not changed, f"the user's files changed (sha256, size, mtime_ns before -> after): {changed}; {context}"
+    print(f"seed {KILL_SEED}: kills {kills}; up to date before the last run: {len(done_before)}/{len(images)}; "
+          f"last run {last_run_s} s")
 
 
 def test_grounded_records_carry_evidence_confidence_and_the_review_flag(album, tmp_path, grounded_model):
-    from model.grounding import PATHS
+    from altvoice.model.grounding import PATHS
 
     out = tmp_path / "grounded"
     result = caption(str(album), out, grounded_model, "--tts", "none")
@@ -249,7 +403,7 @@ def test_min_confidence_writes_only_confident_captions(album, tmp_path, grounded
     assert result["settings"].model_id.endswith(":min_confidence=1.0")
     with pytest.raises(UsageError, match="needs grounded captions"):
         caption(str(album), tmp_path / "o", grounded_model, "--min-confidence", "0.5", "--grounding", "off")
-    from pipelines.caption import manifest_counts
+    from altvoice.pipelines.caption import manifest_counts
 
     assert manifest_counts(str(out))["needs_review"] == len(good_images()) + 1  # and sub/nested.png
 

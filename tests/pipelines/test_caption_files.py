@@ -7,7 +7,8 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from altvoice.errors import ERRORS
-from pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit, detect_format, json_format, parse_line
+from altvoice.caption_files import detect_format, json_format, parse_line
+from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit
 
 KARPATHY = {"dataset": "coco", "images": [
     {"filepath": "train2014", "filename": "COCO_train2014_1.jpg", "split": "train",

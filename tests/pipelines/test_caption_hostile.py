@@ -14,8 +14,9 @@ import zipfile
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import caption as caption_job
-from pipelines.options import CaptionOptions, UsageError
+from altvoice.pipelines import caption as caption_job
+from altvoice.flags import UsageError
+from altvoice.pipelines.options import CaptionOptions
 from testdata import deep_folder, encode, scene_image
 from tests.pipelines.test_caption import caption, wav_info
 
@@ -316,3 +317,73 @@ def test_10_a_full_disk_is_one_sentence(tmp_path, tiny_model):
         assert "Traceback" not in run.stderr
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_review_hostile_files_where_records_go_never_stop_the_run(tmp_path, tiny_model):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "img.jpg").write_bytes(jpeg(RED))
+    (folder / "two.jpg").write_bytes(jpeg(BLUE))
+    (folder / "notes.json").write_text("[" * 200000 + "]" * 200000)  # json.loads: RecursionError
+    os.mkfifo(folder / "settings.json")
+    os.symlink("/dev/zero", folder / "img.jpg.json")
+    before = checksums(folder)
+    result = caption(str(folder), None, tiny_model, "--tts", "none", "--in-place")
+    assert result["manifest"]["two.jpg"]["status"] == "written"
+    assert result["manifest"]["img.jpg"]["status"] == "failed"  # its record's place is taken: not overwritten
+    assert [(e["image"], e["kind"]) for e in result["errors"]] == [("img.jpg", "output_exists")]
+    assert all(checksums(folder)[name] == digest for name, digest in before.items())
+
+
+def test_review_prune_deletes_only_this_sources_own_files(tmp_path, tiny_model):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"img{i}.jpg").write_bytes(jpeg((80 * i, 30, 30)))
+    caption(str(folder), out, tiny_model)
+    (out / "thesis.docx").write_text("mine")
+    forged = {"model_id": "x", "input": caption_job.source_id(str(folder)), "claims": ["thesis.docx", ".."]}
+    (out / "ghost.jpg.json").write_text(json.dumps(forged))
+    one = caption(str(folder / "img2.jpg"), out, tiny_model, "--prune")["manifest"]  # a single-file input
+    assert one == {"img2.jpg": one["img2.jpg"]} and one["img2.jpg"]["status"] == "up_to_date"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.jpg").write_bytes(jpeg(GREEN))
+    shared = caption(str(other), out, tiny_model, "--prune")["manifest"]  # another source, same output
+    assert set(shared) == {"x.jpg"} and (out / "img0.jpg.json").exists()
+    (folder / "img1.jpg").unlink()
+    pruned = caption(str(folder), out, tiny_model, "--prune")["manifest"]
+    assert pruned["img1.jpg"]["status"] == "pruned" and pruned["ghost.jpg"]["status"] == "pruned"
+    assert (out / "thesis.docx").read_text() == "mine" and not (out / "img1.jpg.wav").exists()
+    assert (out / "img0.jpg.wav").exists() and (out / "x.jpg.json").exists()
+
+
+def test_review_a_failed_write_does_not_keep_its_claim(tmp_path, tiny_model, tts_server):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(RED))
+    tts_server.fail_next(*[__import__("grpc").StatusCode.INVALID_ARGUMENT] * 10)
+    caption(str(folder), out, tiny_model, "--tts", "google", "--audio-format", "wav", "--tts-option",
+            f"endpoint={tts_server.endpoint}", "--tts-option", "insecure=true")
+    assert json.loads((out / "a.jpg.json").read_text())["claims"] == []
+    (out / "a.jpg.wav").write_bytes(b"the user's own recording")
+    again = caption(str(folder), out, tiny_model)
+    assert (out / "a.jpg.wav").read_bytes() == b"the user's own recording"
+    assert [(e["image"], e["kind"]) for e in again["errors"]] == [("a.jpg", "output_exists")]
+
+
+def test_review_job_files_and_pattern_names(tmp_path, tiny_model):
+    folder = tmp_path / "Holiday [2019]"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(RED))
+    (folder / "manifest.jsonl").write_text("my own list of photos\n")
+    (tmp_path / "Holiday").mkdir()
+    (tmp_path / "Holiday" / "manifest.jsonl").write_text("my own list of photos\n")
+    argv = ["--model", str(tiny_model), "--tts", "none", "--input", str(folder)]
+    with pytest.raises(UsageError, match=r"\* \? or \["):
+        run_cli(*argv, "--in-place")
+    with pytest.raises(UsageError, match="manifest.jsonl exists and is not one altvoice wrote"):
+        run_cli("--model", str(tiny_model), "--tts", "none", "--input", str(folder / "a.jpg"), "--output",
+                str(tmp_path / "Holiday"))
+    counts = run_cli(*argv, "--output", str(tmp_path / "out"))
+    assert counts["written"] == 1 and (folder / "manifest.jsonl").read_text() == "my own list of photos\n"

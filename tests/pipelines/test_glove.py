@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipelines.glove import glove_matrix
+from altvoice.pipelines.glove import glove_matrix
 
 
 def test_rows_follow_vocabulary_and_missing_words_are_zero(tmp_path):

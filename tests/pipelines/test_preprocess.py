@@ -10,9 +10,10 @@ from apache_beam.testing import test_pipeline
 
 from testdata import SCENES, encode, scene_image
 from altvoice.records import feature_spec, record_pattern
-from pipelines.options import PreprocessOptions, UsageError
-from pipelines.preprocess import build_pipeline, check_inputs, write_summary
-from transforms.captions import clean_captions
+from altvoice.flags import UsageError
+from altvoice.pipelines.options import PreprocessOptions
+from altvoice.pipelines.preprocess import build_pipeline, check_inputs, write_summary
+from altvoice.transforms.captions import clean_captions
 
 BACKBONE = ["--backbone", "mobilenet_v2", "--image-size", "32", "--backbone-weights", "none"]
 
@@ -136,7 +137,7 @@ def test_missing_split_file_is_a_usage_error(dataset, tmp_path):
 
 def test_split_flags_are_needed_unless_a_karpathy_json_has_splits(dataset, tmp_path):
     root = dataset["root"]
-    base = ["--images", str(root / "Images"), "--output", str(tmp_path)]
+    base = ["--images", str(root / "Images"), "--output", str(tmp_path / "out"), "--backbone-weights", "none"]
     train, dev, captions = str(root / "train.txt"), str(root / "dev.txt"), str(root / "captions.txt")
     cases = [
         (["--captions", captions], "--train-split and --dev-split are required unless --captions has a Karpathy"),
@@ -219,3 +220,25 @@ def test_coco_caption_files(layout, tmp_path):
             lambda r: tf.io.parse_single_example(r, spec))]
         assert len(names) == 5 * len(image_ids)
         assert set(names) == {f"COCO_{'train' if i < 2000 else 'val'}2014_{i:012d}.jpg" for i in image_ids}
+
+
+def test_an_output_that_holds_files_is_refused_unless_overwrite(dataset, tmp_path):
+    root = dataset["root"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("an earlier run")
+    argv = ["--captions", str(root / "captions.txt"), "--images", str(root / "Images"), "--train-split",
+            str(root / "train.txt"), "--dev-split", str(root / "dev.txt"), "--output", str(tmp_path / "out"),
+            "--backbone-weights", "none"]
+    with pytest.raises(UsageError, match="already holds files: pass --overwrite"):
+        check_inputs(PipelineOptions(argv).view_as(PreprocessOptions))
+    check_inputs(PipelineOptions(argv + ["--overwrite"]).view_as(PreprocessOptions))
+
+
+def test_imagenet_weights_that_cant_be_fetched_are_named_at_launch(tmp_path, monkeypatch):
+    from altvoice.model.backbones import imagenet_weights_problem
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # nothing cached
+    assert "not cached" in imagenet_weights_problem("inception_v3", host="weights.invalid")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"cached")
+    assert imagenet_weights_problem("inception_v3", host="weights.invalid") is None

@@ -7,7 +7,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from transforms.captions import END_ID, PAD_ID, START_ID, UNK_ID, clean_captions, make_preprocessing_fn
+from altvoice.transforms.captions import END_ID, PAD_ID, START_ID, UNK_ID, clean_captions, make_preprocessing_fn
 
 
 def clean(text: str, **kwargs) -> str:

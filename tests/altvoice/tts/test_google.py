@@ -143,3 +143,14 @@ def test_missing_credentials_is_a_clear_permanent_error(monkeypatch, tmp_path):
 def test_impossible_settings_fail_when_configured(options):
     with pytest.raises(ValueError):
         get_synthesizer("google", **options)
+
+
+def test_probe_needs_credentials_unless_the_server_is_local(tmp_path, monkeypatch, tts_server):
+    from altvoice.tts.base import TTSError
+    from altvoice.tts.google import GoogleSynthesizer
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
+    with pytest.raises(TTSError, match="no Google credentials"):
+        GoogleSynthesizer(voice="en-US-Neural2-C").probe()
+    GoogleSynthesizer(voice="en-US-Neural2-C", endpoint=tts_server.endpoint, insecure=True).probe()
+    assert not tts_server.requests  # probing makes no request
