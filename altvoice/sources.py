@@ -237,7 +237,8 @@ def _list_zip(url: str, chunk: int, limits: Limits) -> Iterator[ReadTask | Refus
             yield Refused(to_wire(member.filename), "unsupported_compression", "only stored and deflated, "
                           "unencrypted zip members are read (other methods can't be bounded)")
             continue
-        expanded += member.file_size
+        if member.file_size <= limits.max_file_bytes:  # a bigger one is refused unread (random access)
+            expanded += member.file_size
         if expanded > budget:
             yield Refused(to_wire(member.filename), "compression_bomb", f"{url} expands past {budget >> 20} MB "
                           f"({limits.max_ratio} times its size): this member and the rest are not read")

@@ -217,3 +217,13 @@ def test_a_folder_named_like_a_pattern_is_read_as_a_folder(tmp_path):
     folder.mkdir()
     (folder / "a.jpg").write_bytes(b"a")
     assert read_all(str(folder)) == {"a.jpg": b"a"}
+
+
+def test_a_zip_member_refused_for_its_size_does_not_use_the_archive_budget(tmp_path):
+    path = tmp_path / "one_bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.bmp", bytes(3 << 20))
+        archive.writestr("after.jpg", b"kept")
+    limits = Limits(max_file_bytes=1 << 20, archive_floor=2 << 20)
+    read = read_all(str(path), limits=limits)
+    assert read["bomb.bmp"].kind == "too_large" and read["after.jpg"] == b"kept"
