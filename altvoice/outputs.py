@@ -10,7 +10,6 @@ job's marker, so a later run removes only its own leftovers.
 """
 import json
 import os
-import posixpath
 import re
 import secrets
 import shutil

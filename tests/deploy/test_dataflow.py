@@ -59,7 +59,7 @@ def check_job(job: dict, pipeline, steps: set[str]):
 
 def test_caption_template_launch_writes_a_dataflow_job(gcs, tiny_model):
     name = "altvoice-caption-test"
-    params = [f"--input={gcs}/photos", f"--output={gcs}/described", f"--model={tiny_model}", "--tts=espeak",
+    params = [f"--input={gcs}/photos", f"--output={gcs}/template-described", f"--model={tiny_model}", "--tts=espeak",
               "--force=false", "--embed_metadata=true", "--tts_option=speed=150,pitch=40"]
     flags = dataflow_flags(gcs, name) + [f"--dataflow_service_options={GPU}"]
     fsspec.filesystem("gs").pipe_file(f"{gcs[5:]}/photos/red.jpg", encode(scene_image((200, 30, 30)), "JPEG"))
@@ -73,7 +73,7 @@ def test_caption_template_launch_writes_a_dataflow_job(gcs, tiny_model):
     (write,) = [t for t in pipeline.components.transforms.values() if t.unique_name == "Write/ParDo(WriteOutputs)"]
     settings = pickler.loads(beam_runner_api_pb2.ParDoPayload.FromString(write.spec.payload).do_fn.payload)[0].settings
     assert settings.tts_options == {"speed": 150, "pitch": 40} and settings.embed and not settings.force
-    assert not fsspec.filesystem("gs").exists(f"{gcs[5:]}/described/manifest.jsonl")  # built, not run
+    assert not fsspec.filesystem("gs").exists(f"{gcs[5:]}/template-described/manifest.jsonl")  # built, not run
 
 
 def test_preprocess_template_launch_then_summary(gcs, tiny_model, dataset, tmp_path):

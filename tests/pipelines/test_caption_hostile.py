@@ -15,6 +15,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from altvoice.pipelines import caption as caption_job
+from altvoice.pipelines import caption_checks
 from altvoice.flags import UsageError
 from altvoice.pipelines.options import CaptionOptions
 from testdata import deep_folder, encode, scene_image
@@ -342,7 +343,7 @@ def test_review_prune_deletes_only_this_sources_own_files(tmp_path, tiny_model):
         (folder / f"img{i}.jpg").write_bytes(jpeg((80 * i, 30, 30)))
     caption(str(folder), out, tiny_model)
     (out / "thesis.docx").write_text("mine")
-    forged = {"model_id": "x", "input": caption_job.source_id(str(folder)), "claims": ["thesis.docx", ".."]}
+    forged = {"model_id": "x", "input": caption_checks.source_id(str(folder)), "claims": ["thesis.docx", ".."]}
     (out / "ghost.jpg.json").write_text(json.dumps(forged))
     one = caption(str(folder / "img2.jpg"), out, tiny_model, "--prune")["manifest"]  # a single-file input
     assert one == {"img2.jpg": one["img2.jpg"]} and one["img2.jpg"]["status"] == "up_to_date"

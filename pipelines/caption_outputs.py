@@ -1,0 +1,185 @@
+"""How `altvoice caption` decides what to skip and writes each image's outputs: records, audio,
+tagged copies, never replacing a file it did not make (see altvoice.outputs)."""
+import datetime
+import json
+import posixpath
+
+import apache_beam as beam
+
+from altvoice.errors import ERRORS, error_record
+from altvoice.names import described, to_os, to_wire
+from altvoice.outputs import alt_text, atomic_write, claimed, exists, output_paths, read_record, same_source
+from altvoice.pipelines.read_images import IGNORED, UP_TO_DATE
+from altvoice.xmp import UnsupportedFormat, embed_alt_text
+
+OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg")
+ALT_COPY = ".alt"  # in-place tagged copies: photo.jpg -> photo.alt.jpg
+UNSUPPORTED = "unsupported"  # a record's `embed` when the image's format can't carry XMP
+
+
+def base_name(url: str) -> str:
+    """A written file's name as records keep it (wire form: valid text even when the bytes are not UTF-8)."""
+    return to_wire(posixpath.basename(url))
+
+
+def copy_path(settings, relpath: str) -> str:
+    """Where an image's XMP-tagged copy goes: mirrored under --output, `photo.alt.jpg` in place."""
+    if not settings.in_place:
+        return f"{settings.output_root}/{to_os(relpath)}"
+    stem, ext = posixpath.splitext(to_os(relpath))
+    return f"{settings.output_root}/{stem}{ALT_COPY}{ext}"
+
+
+class IgnoreOwn:
+    """Picklable listing filter: the job's records, audio and manifests, and the output folder when
+    it lies inside the input, are never inputs."""
+
+    def __init__(self, settings):
+        self.exclude = settings.exclude
+
+    def __call__(self, name: str) -> bool:
+        if self.exclude and (name == self.exclude or name.startswith(self.exclude + "/")):
+            return True
+        return name.lower().endswith(OWN_SUFFIXES)
+
+
+class SkipDone:
+    """Picklable read-time filter: ignores in-place tagged copies the job made; skips (unless
+    --force) images whose record is current: same model, voice and source stamp, audio and (with
+    --embed-metadata) tagged copy present."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def __call__(self, entry, content_hash=None) -> str | None:
+        if self._own_copy(entry.name):
+            return IGNORED
+        if self.settings.force:
+            return None
+        return UP_TO_DATE if self._done(entry.name, entry.stamp, content_hash) else None
+
+    def _own_copy(self, name: str) -> bool:
+        """An in-place `photo.alt.jpg` is the job's only when photo.jpg's record claims it."""
+        stem, ext = posixpath.splitext(name)
+        if not self.settings.in_place or not stem.lower().endswith(ALT_COPY):
+            return False
+        record = read_record(output_paths(self.settings.output_root, stem[: -len(ALT_COPY)] + ext, None)["json"])
+        return posixpath.basename(name) in claimed(record)
+
+    def _done(self, name: str, stamp: tuple, content_hash) -> bool:
+        s = self.settings
+        paths = output_paths(s.output_root, name, s.extension)
+        record = read_record(paths["json"])
+        if not record or record.get("model_id") != s.model_id or record.get("voice") != s.voice_id:
+            return False
+        if not same_source(record.get("source"), stamp, content_hash):
+            return False
+        if paths["audio"] and (record.get("audio") != base_name(paths["audio"]) or not exists(paths["audio"])):
+            return False
+        if s.embed and record.get("embed") != UNSUPPORTED:
+            return bool(record.get("tagged_copy")) and exists(copy_path(s, name))
+        return True
+
+
+class WriteOutputs(beam.DoFn):
+    """(((relpath, stamp), bytes or None), Grounded) -> audio, tagged copy, then the JSON record; a
+    manifest line. Speech that fails is an error record: the JSON is still written, without audio,
+    and the next run retries the audio. A file there that the job did not make is never replaced.
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.synthesizer = None
+
+    def setup(self):
+        from altvoice.tts import get_synthesizer
+
+        s = self.settings
+        self.synthesizer = get_synthesizer(s.backend, s.voice, s.audio_format, **s.tts_options)
+
+    def process(self, element):
+        ((relpath, stamp), data), prediction = element
+        try:
+            yield from self._write(relpath, stamp, data, prediction.inference)
+        except Exception as err:  # a bug or an unforeseen error on one image must not stop the run
+            failure = error_record(relpath, "write", "write_failed", f"{type(err).__name__}: {err}")
+            yield from self._finish(relpath, prediction.inference, alt_text(prediction.inference.caption), None,
+                                    [failure])
+
+    def _write(self, relpath, stamp, data, found):
+        s = self.settings
+        paths = output_paths(s.output_root, relpath, s.extension)
+        text, failures = alt_text(found.caption), []
+        old = read_record(paths["json"])
+        if old is None and exists(paths["json"]):
+            failures.append(error_record(relpath, "write", "output_exists", f"{paths['json']} exists and is not "
+                                         "an altvoice record: not overwritten, image not captioned"))
+            yield from self._finish(relpath, found, text, None, failures)
+            return
+        record = {**described(relpath), "caption": found.caption, "score": round(float(found.score), 4),
+                  "alt_text": text, "audio": None, "model_id": s.model_id, "voice": s.voice_id,
+                  "input": s.source, "source": dict(stamp), "claims": sorted(claimed(old)),
+                  "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if found.grounding != "off":
+            record.update(grounding=found.grounding, objects=found.objects, confidence=found.confidence,
+                          needs_review=found.needs_review)
+        targets = {"audio": paths["audio"] if self.synthesizer else None,
+                   "copy": copy_path(s, relpath) if s.embed and data is not None else None}
+        for key, url in targets.items():
+            if url and base_name(url) not in claimed(old) and exists(url):
+                stage = "speech" if key == "audio" else "embed"
+                failures.append(error_record(relpath, stage, "output_exists", f"{url} exists and was not written "
+                                             "by altvoice: not overwritten"))
+                targets[key] = None
+        new = {base_name(u) for u in targets.values() if u} - claimed(old)
+        try:
+            if new:  # an intent record first: a run killed before the final record still owns these files
+                record["claims"] = sorted(claimed(old) | new)
+                atomic_write(paths["json"], json.dumps({**described(relpath), "claims": record["claims"]}).encode())
+            if targets["audio"]:
+                failures += self._speak(relpath, text, targets["audio"], record)
+            if targets["copy"]:
+                failures += self._embed(relpath, data, text, targets["copy"], record)
+            made = {record["audio"], record.get("tagged_copy")} - {None}
+            record["claims"] = sorted(claimed(old) | made)  # a claimed file that was not written is not kept
+            atomic_write(paths["json"], json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
+        except OSError as err:
+            failures.append(error_record(relpath, "write", "write_failed", f"record not written: {err}"))
+            record = None
+        yield from self._finish(relpath, found, text, record, failures)
+
+    def _speak(self, relpath: str, text: str, url: str, record: dict) -> list:
+        try:
+            audio = self.synthesizer.synthesize(text)
+        except Exception as err:  # TTSError, or a backend's own: caption kept, audio retried next run
+            transient = getattr(err, "transient", False)
+            return [error_record(relpath, "speech", "tts_failed", f"{err} (transient: {transient})")]
+        try:
+            atomic_write(url, audio)
+        except OSError as err:
+            return [error_record(relpath, "speech", "audio_write_failed", f"audio not written: {err}")]
+        record["audio"] = base_name(url)
+        return []
+
+    def _embed(self, relpath: str, data: bytes, text: str, url: str, record: dict) -> list:
+        try:
+            atomic_write(url, embed_alt_text(data, text))
+        except UnsupportedFormat as err:
+            record["embed"] = UNSUPPORTED  # not retried: the format can't carry it
+            return [error_record(relpath, "embed", "embed_unsupported", str(err))]
+        except (ValueError, OSError) as err:
+            return [error_record(relpath, "embed", "embed_failed", str(err))]
+        record["tagged_copy"] = base_name(url)
+        return []
+
+    def _finish(self, relpath, found, text, record, failures):
+        for failure in failures:
+            beam.metrics.Metrics.counter("altvoice", f"failed_{failure['stage']}").inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, failure)
+        written = record is not None
+        beam.metrics.Metrics.counter("altvoice", "images_captioned" if written else "images_failed").inc()
+        status = "written" if written and not failures else ("partial" if written else "failed")
+        if found.needs_review:
+            beam.metrics.Metrics.counter("altvoice", "images_needing_review").inc()
+        yield {**described(relpath), "status": status, "caption": found.caption, "alt_text": text,
+               "audio": record["audio"] if written else None, "needs_review": found.needs_review}
