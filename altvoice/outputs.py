@@ -132,8 +132,8 @@ def claimed(record: dict | None) -> set:
 def same_source(recorded: dict | None, stamp: tuple, content_hash=None) -> bool:
     """True when the stamp an image had when it was captioned matches its stamp now.
 
-    Local files: same size and mtime, or (touched) same size and sha256. Elsewhere every stamp
-    field must match (zip CRC, tar sha256, object store hash or generation).
+    Local files: same size, mtime and ctime, or (touched, moved, chmod-ed) same size and sha256.
+    Elsewhere every stamp field must match (zip CRC, tar sha256, object store hash or generation).
     """
     if not isinstance(recorded, dict):
         return False
@@ -141,7 +141,7 @@ def same_source(recorded: dict | None, stamp: tuple, content_hash=None) -> bool:
     if "mtime_ns" in current:
         if recorded.get("size") != current["size"]:
             return False
-        if recorded.get("mtime_ns") == current["mtime_ns"]:
+        if all(recorded.get(key) == current[key] for key in ("mtime_ns", "ctime_ns")):
             return True
         return content_hash is not None and recorded.get("sha256") == content_hash()
     return all(recorded.get(key) == value for key, value in current.items())

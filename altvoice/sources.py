@@ -169,7 +169,8 @@ def _refuse(errors: list | None, name: str, kind: str, reason: str) -> None:
 
 
 def _local_stamp(info: os.stat_result) -> tuple:
-    return ("size", info.st_size), ("mtime_ns", info.st_mtime_ns)
+    """Size and times: a file swapped in with its mtime copied (`touch -r`) still gets a new ctime."""
+    return ("size", info.st_size), ("mtime_ns", info.st_mtime_ns), ("ctime_ns", info.st_ctime_ns)
 
 
 def _store_stamp(info: dict) -> tuple:

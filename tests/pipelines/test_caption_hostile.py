@@ -206,6 +206,7 @@ def test_7_11_skips_only_what_is_really_up_to_date(tmp_path, tiny_model, grounde
     for name, color in (("a.jpg", RED), ("b.jpg", BLUE), ("c.jpg", GREEN)):
         (folder / name).write_bytes(jpeg(color))
     (folder / "anim.gif").write_bytes(encode(scene_image(RED), "GIF"))
+    (folder / "d.bmp").write_bytes(encode(scene_image(RED), "BMP"))
 
     def statuses(*extra, model=tiny_model):
         return {k: v["status"] for k, v in caption(str(folder), out, model, *extra)["manifest"].items()}
@@ -213,12 +214,19 @@ def test_7_11_skips_only_what_is_really_up_to_date(tmp_path, tiny_model, grounde
     assert set(statuses().values()) == {"written"}
     (folder / "a.jpg").write_bytes(jpeg((250, 250, 10)))  # 7: another photo under the same name
     (out / "b.jpg.wav").unlink()  # deleted audio
-    assert statuses() == {"a.jpg": "written", "b.jpg": "written", "c.jpg": "up_to_date", "anim.gif": "up_to_date"}
+    assert statuses() == {"a.jpg": "written", "b.jpg": "written", "c.jpg": "up_to_date", "anim.gif": "up_to_date",
+                          "d.bmp": "up_to_date"}
     os.utime(folder / "c.jpg")  # touched, same bytes: still up to date (same sha256)
     assert statuses()["c.jpg"] == "up_to_date"
+    (folder / "new.bmp").write_bytes(encode(scene_image((10, 250, 250)), "BMP"))  # same size, other pixels
+    old = (folder / "d.bmp").stat()
+    os.utime(folder / "new.bmp", ns=(old.st_atime_ns, old.st_mtime_ns))  # `touch -r d.bmp new.bmp`
+    os.replace(folder / "new.bmp", folder / "d.bmp")  # then `mv`: same size and mtime, a new ctime
+    assert statuses()["d.bmp"] == "written"
     # 11: newly asked tagged copies are written; a GIF can't carry XMP: partial once, then up to date
     embedded = statuses("--embed-metadata")
-    assert embedded == {"a.jpg": "written", "b.jpg": "written", "c.jpg": "written", "anim.gif": "partial"}
+    assert embedded == {"a.jpg": "written", "b.jpg": "written", "c.jpg": "written", "anim.gif": "partial",
+                        "d.bmp": "partial"}
     assert (out / "a.jpg").exists() and not (out / "anim.gif").exists()
     assert set(statuses("--embed-metadata").values()) == {"up_to_date"}
     assert set(statuses(model=grounded_model).values()) == {"written"}  # another model
