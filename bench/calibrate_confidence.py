@@ -25,8 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.breadth import score as breadth_score  # noqa: E402
 from bench.common import FLICKR, SHARED, split_names, table  # noqa: E402
-from altvoice.model.grounding import PATHS  # noqa: E402
 from altvoice.model.detectors import fit_logistic  # noqa: E402
+from altvoice.model.grounding import PATHS  # noqa: E402
 
 BUNDLED = os.path.join(HERE, "..", "model", "pretrained")
 

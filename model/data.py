@@ -4,8 +4,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from altvoice.records import feature_spec, record_pattern
 from altvoice.flags import UsageError
+from altvoice.records import feature_spec, record_pattern
 from altvoice.transforms.captions import RESERVED_TOKENS
 
 SUMMARY_FILE = "summary.json"

@@ -4,14 +4,13 @@ Each next word is chosen from the decoders' averaged log-probabilities (see `mod
 decoders trained with different seeds make different mistakes, and the ensemble's captions are
 better than any one's. The backbone runs once per image; each decoder adds its own small cost.
 """
-import logging
 
 import numpy as np
 
+from altvoice.console import log
+from altvoice.flags import EnsembleOptions, UsageError, parse
 from altvoice.model.decoder import architecture
 from altvoice.model.export import export_captioner, load_captioner
-from altvoice.flags import EnsembleOptions, parse
-from altvoice.flags import UsageError
 
 
 
@@ -49,5 +48,5 @@ def run(argv=None) -> dict:
     decoders = [d for c in captioners for d in c.decoder_models]
     card = export_captioner(args.output, decoders, captioners[0].extractor, captioners[0].vocabulary, card,
                             float16=args.float16)
-    logging.info("wrote an ensemble of %d decoders to %s", len(decoders), args.output)
+    log.info("wrote an ensemble of %d decoders to %s", len(decoders), args.output)
     return card

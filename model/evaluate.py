@@ -4,20 +4,19 @@ Writes the metrics (see model.metrics) to --output and {image: caption} beside i
 Images that are missing or can't be decoded are listed in the metrics file and left out of the scores.
 """
 import json
-import logging
 import posixpath
 
 import fsspec
 from tqdm import tqdm
 
+from altvoice.caption_files import parse_lines
+from altvoice.console import log
+from altvoice.flags import EvaluateOptions, UsageError, parse
 from altvoice.images import ImageError, decode_sizes
-from altvoice.sources import Refused, list_sources, read_task
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.model.export import load_captioner, read_card, write_card
 from altvoice.model.metrics import caption_metrics
-from altvoice.flags import EvaluateOptions, parse
-from altvoice.caption_files import parse_lines
-from altvoice.flags import UsageError
+from altvoice.sources import Refused, list_sources, read_task
 
 
 
@@ -101,7 +100,7 @@ def run(argv=None) -> dict:
         raise UsageError(f"--images {args.images}: none of the split's {len(references)} images could be captioned")
     missing = sorted(set(references) - captions.keys() - failed.keys())
     if missing or failed:
-        logging.warning("%d images not found, %d not decodable: scored on the other %d",
+        log.warning("%d images not found, %d not decodable: scored on the other %d",
                         len(missing), len(failed), len(captions))
     paths = [found.grounding for found in captions.values()]
     report = {
@@ -127,5 +126,5 @@ def run(argv=None) -> dict:
                                                  "grounding_paths": report["grounding"],
                                                  "distinct_captions": report["distinct_captions"]}
         write_card(args.model, card)
-    logging.info("metrics: %s", json.dumps(report["metrics"]))
+    log.info("metrics: %s", json.dumps(report["metrics"]))
     return report

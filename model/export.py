@@ -21,9 +21,9 @@ import tempfile
 import fsspec
 import numpy as np
 
+from altvoice.flags import UsageError
 from altvoice.images import ImageError, decode_sizes
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
-from altvoice.flags import UsageError
 
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")

@@ -7,20 +7,19 @@
     <output>/export/                       the captioner, see model.export (best epoch's weights)
 """
 import json
-import logging
 import math
 import time
 
 import keras
 import tensorflow as tf
 
+from altvoice.console import log
+from altvoice.flags import TrainOptions, UsageError, parse
 from altvoice.model.backbones import build_feature_extractor
 from altvoice.model.data import caption_dataset, load_glove, load_summary, read_vocabulary, scan_split
 from altvoice.model.decoder import build_caption_model, model_config
 from altvoice.model.decoding import DEFAULT_ALPHA
 from altvoice.model.export import export_captioner
-from altvoice.flags import TrainOptions, parse
-from altvoice.flags import UsageError
 from altvoice.transforms.captions import PAD_ID
 
 STATE_FILE, BEST_FILE = "state.json", "best.weights.h5"
@@ -68,7 +67,7 @@ class Checkpointer(keras.callbacks.Callback):
         if previous and previous != state["checkpoint"]:
             tf.io.gfile.remove(f"{self.directory}/{previous}")
         if state["wait"] >= self.patience:
-            logging.info("no better dev loss for %d epochs: stopping (best epoch %d)", state["wait"], state["best_epoch"])
+            log.info("no better dev loss for %d epochs: stopping (best epoch %d)", state["wait"], state["best_epoch"])
             self.model.stop_training = True
 
 
@@ -116,7 +115,7 @@ def resumed_model(args, summary: dict, directory: str) -> tuple[keras.Model, dic
         )
     if args.learning_rate:
         model.optimizer.learning_rate = args.learning_rate
-    logging.info("resuming after epoch %d (architecture and optimizer from %s)", state["epoch"], checkpoint)
+    log.info("resuming after epoch %d (architecture and optimizer from %s)", state["epoch"], checkpoint)
     return model, state
 
 
@@ -129,7 +128,7 @@ def backbone_for_export(args, summary: dict) -> tuple[keras.Model, str]:
         raise UsageError(f"backbone weights {weights!r} can't be loaded ({err}); pass --backbone-weights with "
                          "the file preprocess used") from None
     if weights in ("none", ""):
-        logging.warning("the backbone has random weights (preprocess ran with --backbone-weights none): "
+        log.warning("the backbone has random weights (preprocess ran with --backbone-weights none): "
                         "the export's captions of raw images are meaningless")
     return extractor, weights
 
@@ -163,7 +162,7 @@ def run(argv=None) -> dict:
                              f"continue from the last good epoch with --resume and a lower --learning-rate "
                              f"(now {learning_rate(model):g}), or check the features in --data for NaN/inf")
     else:
-        logging.info("nothing to train: epoch %d of --epochs %d, %d epochs without improvement (--patience %d)",
+        log.info("nothing to train: epoch %d of --epochs %d, %d epochs without improvement (--patience %d)",
                      state["epoch"], args.epochs, state["wait"], args.patience)
     model.load_weights(f"{directory}/{BEST_FILE}")
 
@@ -184,5 +183,5 @@ def run(argv=None) -> dict:
         },
         "metrics": {"dev": {"loss": state["best_val_loss"]}},
     })
-    logging.info("exported to %s/export (best epoch %d, dev loss %.4f)", out, state["best_epoch"], state["best_val_loss"])
+    log.info("exported to %s/export (best epoch %d, dev loss %.4f)", out, state["best_epoch"], state["best_val_loss"])
     return card

@@ -7,8 +7,8 @@ import fsspec
 from altvoice.flags import UsageError, require
 from altvoice.names import to_wire
 from altvoice.outputs import TEMP_PREFIX, atomic_write
-from altvoice.sources import archive_kind, is_glob, is_local, source_root, walk_local
 from altvoice.pipelines.options import CaptionOptions
+from altvoice.sources import archive_kind, is_glob, is_local, source_root, walk_local
 
 
 def source_id(url: str) -> str:

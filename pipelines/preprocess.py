@@ -8,7 +8,6 @@
     every rejected input --> <output>/errors.jsonl; counts --> <output>/summary.json
 """
 import json
-import logging
 import posixpath
 
 import apache_beam as beam
@@ -18,17 +17,18 @@ import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice import progress
-from altvoice.progress import ShowProgress
-from altvoice.records import make_example
-from altvoice.model.backbones import get_backbone, imagenet_weights_problem
 from altvoice.caption_files import is_karpathy
+from altvoice.console import log
+from altvoice.errors import ERRORS, WriteErrors, tagged_error
+from altvoice.flags import UsageError, require
+from altvoice.model.backbones import get_backbone, imagenet_weights_problem
 from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit
 from altvoice.pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
-from altvoice.flags import UsageError, require
 from altvoice.pipelines.options import PreprocessOptions, job_pipeline_options
 from altvoice.pipelines.read_images import ReadImages
+from altvoice.progress import ShowProgress
+from altvoice.records import make_example
 from altvoice.transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 
 RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
@@ -311,7 +311,7 @@ def run(argv=None, wait: bool = True) -> dict | None:
     pipeline.run().wait_until_finish()
     summary = write_summary(opts)
     remove_temp(opts.output)
-    logging.info("preprocess done: %s", json.dumps(summary["splits"]))
+    log.info("preprocess done: %s", json.dumps(summary["splits"]))
     return summary
 
 

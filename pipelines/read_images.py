@@ -5,8 +5,8 @@ from typing import Callable
 import apache_beam as beam
 
 from altvoice.errors import tagged_error
-from altvoice.progress import expect
 from altvoice.names import to_os
+from altvoice.progress import expect
 from altvoice.sources import Limits, ReadRefused, Refused, UnsafePath, content_sha256, list_sources, read_task
 
 SKIPPED = "skipped"  # tag of the relative paths a `skip` predicate left out (up to date)

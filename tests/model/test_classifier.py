@@ -6,8 +6,7 @@ import pytest
 
 from altvoice.images import decode_image
 from altvoice.model.classifier import IMAGE_SIZE, Evidence, ObjectClassifier, read_living_words, read_object_words
-from altvoice.model.export import CLASSIFIER_FILE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE
-from altvoice.model.export import BUNDLED_MODEL
+from altvoice.model.export import BUNDLED_MODEL, CLASSIFIER_FILE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE
 
 skimage = pytest.importorskip("skimage")
 PHOTOS = os.path.join(os.path.dirname(skimage.__file__), "data")

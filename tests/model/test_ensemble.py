@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from altvoice import cli
+from altvoice.flags import UsageError
 from altvoice.images import decode_image
 from altvoice.model import ensemble, train
 from altvoice.model.backbones import build_feature_extractor
 from altvoice.model.export import load_captioner
-from altvoice.flags import UsageError
 
 
 @pytest.fixture(scope="module")

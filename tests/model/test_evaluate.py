@@ -9,8 +9,8 @@ import pytest
 from testdata import SCENES
 
 from altvoice import cli
-from altvoice.model import evaluate
 from altvoice.flags import UsageError
+from altvoice.model import evaluate
 
 ROUNDING = 0.5e-4 + 1e-12  # the report's metrics are rounded to 4 decimals
 

@@ -9,10 +9,10 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that
 
+from altvoice.flags import UsageError
 from altvoice.images import ImageError, decode_image
 from altvoice.model.export import Captioner, export_captioner, load_captioner
 from altvoice.model.handler import CaptionModelHandler
-from altvoice.flags import UsageError
 
 
 @pytest.fixture(scope="module")

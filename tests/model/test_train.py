@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 from altvoice import cli
+from altvoice.flags import UsageError
 from altvoice.images import decode_image
-from altvoice.records import feature_spec, make_example, record_pattern
 from altvoice.model import train
 from altvoice.model.data import load_summary
 from altvoice.model.decoder import build_caption_model
 from altvoice.model.export import load_captioner
-from altvoice.flags import UsageError
+from altvoice.records import feature_spec, make_example, record_pattern
 
 
 def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prepared):

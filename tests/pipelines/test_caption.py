@@ -9,10 +9,10 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
+from altvoice.flags import UsageError
 from altvoice.outputs import remove_leftovers
 from altvoice.pipelines.caption import Settings, build_pipeline
 from altvoice.pipelines.caption_checks import check_inputs
-from altvoice.flags import UsageError
 from altvoice.pipelines.options import CaptionOptions
 from testdata import bad_images, encode, good_images, scene_image
 

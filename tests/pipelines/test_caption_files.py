@@ -6,8 +6,8 @@ import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from altvoice.errors import ERRORS
 from altvoice.caption_files import detect_format, json_format, parse_line
+from altvoice.errors import ERRORS
 from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit
 
 KARPATHY = {"dataset": "coco", "images": [

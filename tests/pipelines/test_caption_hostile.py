@@ -14,9 +14,8 @@ import zipfile
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from altvoice.pipelines import caption as caption_job
-from altvoice.pipelines import caption_checks
 from altvoice.flags import UsageError
+from altvoice.pipelines import caption as caption_job, caption_checks
 from altvoice.pipelines.options import CaptionOptions
 from testdata import deep_folder, encode, scene_image
 from tests.pipelines.test_caption import caption, wav_info

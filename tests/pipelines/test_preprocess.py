@@ -9,10 +9,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 
 from testdata import SCENES, encode, scene_image
-from altvoice.records import feature_spec, record_pattern
 from altvoice.flags import UsageError
 from altvoice.pipelines.options import PreprocessOptions
 from altvoice.pipelines.preprocess import build_pipeline, check_inputs, write_summary
+from altvoice.records import feature_spec, record_pattern
 from altvoice.transforms.captions import clean_captions
 
 BACKBONE = ["--backbone", "mobilenet_v2", "--image-size", "32", "--backbone-weights", "none"]
