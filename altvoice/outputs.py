@@ -18,6 +18,7 @@ import stat
 import fsspec
 
 from altvoice.names import to_os
+from altvoice.sources import is_local
 
 RECORD_LIMIT = 1 << 20  # bytes: a record is a few KB; a bigger file there is not one
 ALT_TEXT_LIMIT = 125  # characters: what screen readers and most CMSs expect of alt text
@@ -43,15 +44,11 @@ def alt_text(caption: str, limit: int = ALT_TEXT_LIMIT) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _is_local(fs) -> bool:
-    return "file" in fs.protocol or "local" in fs.protocol
-
-
 def atomic_write(url: str, data: bytes) -> None:
     """Writes a whole file or nothing: a temp file (mode from the umask) renamed into place locally;
     object stores (gs://, s3://) publish an object only when its upload completes."""
     fs, path = fsspec.core.url_to_fs(url)
-    if not _is_local(fs):
+    if not is_local(fs):
         fs.pipe_file(path, data)
         return
     folder = os.path.dirname(path)
@@ -72,7 +69,7 @@ def remove_leftovers(root: str) -> int:
     """Deletes what a killed local run left under `root`: its temp files and Beam's staging folders
     (recognised by their exact name patterns); nothing else. Returns how many were removed."""
     fs, path = fsspec.core.url_to_fs(root)
-    if not _is_local(fs) or not os.path.isdir(path):
+    if not is_local(fs) or not os.path.isdir(path):
         return 0
     removed, pending = 0, [path]
     while pending:  # iterative: any depth
@@ -98,7 +95,7 @@ def read_record(url: str) -> dict | None:
     one (not a regular file, over 1 MB, not a JSON object with the record's keys)."""
     try:
         fs, path = fsspec.core.url_to_fs(url)
-        if _is_local(fs):
+        if is_local(fs):
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
             with os.fdopen(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
