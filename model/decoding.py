@@ -4,7 +4,8 @@ A step function maps (previous tokens [R], state) -> (log-probabilities [R, V], 
 the state is a tuple of arrays whose first axis is the row (see `model.decoder.Decoder`).
 A caption's score is its summed log-probability (`<end>` included) divided by length**alpha,
 length counting `<end>`; alpha=0 is the plain log-probability. A caption has at least one word:
-`<end>` is never the first token.
+`<end>` is never the first token. `without_repeats` wraps a step function so that a content word
+appears at most once ("a man wearing a hat and a hat", "a white and white dog" can't be written).
 """
 from typing import Callable
 
@@ -13,8 +14,32 @@ import tensorflow as tf
 
 from altvoice.transforms.captions import END_ID, START_ID
 
-DEFAULT_ALPHA = 0.7  # length normalisation of exported captioners unless --alpha says otherwise
+DEFAULT_ALPHA = 0.9  # length normalisation of exported captioners unless --alpha says otherwise
 Step = Callable[[np.ndarray, tuple], tuple[np.ndarray, tuple]]
+# words a caption may use more than once; any other word made of letters is said once at most
+FUNCTION_WORDS = frozenset(
+    "a an the and or but of in on at to into onto through from for by with without over under up down off out "
+    "near next front back behind beside between while as its his her their them they it he she is are be being "
+    "one two three four some another other each".split())
+
+
+def without_repeats(step: Step, vocabulary: list[str]) -> tuple[Step, Callable[[tuple], tuple]]:
+    """(a step function that gives -inf to a content word the row has already used, a function that
+    adds the rows' used-word flags [R, V] to an initial state). The flags travel as the state's last
+    array, so every search reorders them with its beams."""
+    content = np.array([word.isalpha() and word not in FUNCTION_WORDS for word in vocabulary])
+
+    def blocked(tokens, state):
+        log_probs, inner = step(tokens, state[:-1])
+        used = state[-1].copy()
+        rows = np.arange(len(tokens))
+        used[rows, tokens] |= content[tokens]
+        return np.where(used, -np.inf, log_probs), (*inner, used)
+
+    def start(state: tuple) -> tuple:
+        return (*state, np.zeros((len(state[0]), len(vocabulary)), bool))
+
+    return blocked, start
 
 
 def normalise(log_prob, length, alpha: float):

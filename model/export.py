@@ -133,10 +133,13 @@ class Captioner:
     def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64,
                  classifier=None, living: dict | None = None, detectors=None):
         from altvoice.model.decoder import Decoder
+        from altvoice.model.decoding import without_repeats
         from altvoice.model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
         self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
+        self.step, self._start = (without_repeats(self.decoder.step, vocabulary) if card["decoding"].get("without_repeats")
+                                  else (self.decoder.step, tuple))  # _start: the initial state's extra arrays
         self.image_size = card["backbone"]["image_size"]
         self.classifier, self.detectors = classifier, detectors
         self.grounder = classifier and Grounder(vocabulary, classifier.classes, living or {},
@@ -168,6 +171,7 @@ class Captioner:
     def _ground(self, found, state, evidence, beam_width, alpha, min_confidence) -> list:
         from altvoice.model.decoding import constrained_beam_search
 
+        alpha = self.card["decoding"]["alpha"] if alpha is None else alpha
         captions = [self.words(ids) for ids, _ in found]
         checks = [self.grounder.check(caption, e) for caption, e in zip(captions, evidence)]
         redo = [i for i, (path, _) in enumerate(checks) if path == "constrained"]
@@ -175,13 +179,13 @@ class Captioner:
             settings = self.card["decoding"]
             plans = [checks[i][1] for i in redo]
             again = constrained_beam_search(
-                self.decoder.step, tuple(s[redo] for s in state), settings["max_tokens"],
-                beam_width or settings["beam_width"], settings["alpha"] if alpha is None else alpha,
+                self.step, tuple(s[redo] for s in state), settings["max_tokens"],
+                beam_width or settings["beam_width"], alpha,
                 [p["required"] for p in plans], [p["banned"] for p in plans])
             for i, result in zip(redo, again):
                 found[i] = result or (None, float("-inf"))
                 captions[i] = self.words(result[0]) if result else None
-        return [self.grounder.finish(caption, score, path, plan, e, min_confidence)
+        return [self.grounder.finish(caption, score, path, plan, e, min_confidence, alpha)
                 for caption, (_, score), (path, plan), e in zip(captions, found, checks, evidence)]
 
     def _batches(self, images, beam_width, alpha):
@@ -196,10 +200,10 @@ class Captioner:
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
                 raise ValueError(f"images must be {self.image_size}x{self.image_size}x3 uint8, got {batch.shape[1:]}")
             features = self.extractor.predict_on_batch(batch)
-            state = self.decoder.encode(features)
+            state = self._start(self.decoder.encode(features))
             search = greedy_search if width == 1 else beam_search
             kwargs = {} if width == 1 else {"beam_width": width}
-            yield start, search(self.decoder.step, state, settings["max_tokens"], alpha=alpha, **kwargs), state, features
+            yield start, search(self.step, state, settings["max_tokens"], alpha=alpha, **kwargs), state, features
 
     def caption_bytes(self, data: list[bytes], **kwargs) -> list[tuple[str, float]]:
         """Encoded images (JPEG, PNG, ...) -> (caption, score) each. Raises altvoice.images.ImageError at the

@@ -8,9 +8,11 @@ caption then takes one path:
     unverified   nothing contradicts the caption, nothing confirms it: kept
     constrained  the caption names a living being the evidence rules out (a dog on a cat photo, people
                  where nothing suggests them): re-decoded by lexically constrained beam search with the
-                 ruled-out words and the words the detectors don't see banned, and, when the evidence
+                 ruled-out words (and, without people, what people wear) and the words the detectors
+                 don't see banned, and, when the evidence
                  is a confident living being, its word forced in (an in-vocabulary hypernym stands in
-                 as a slot, filled afterwards: "bird" -> "parrot")
+                 as a slot, filled afterwards: "bird" -> "parrot"), or else, when the people detector
+                 sees people, a person word
     fallback     the same with a confidently seen object as the evidence (the captioner's sentences
                  are about living subjects), or no fluent re-decoding: "A photo of a parrot."
 
@@ -28,6 +30,7 @@ LIVING_KINDS = ("person", "dog", "cat", "horse", "bird", "animal")  # what a cap
 CLOSE_UP_KINDS = ("cat", "bird", "animal", "food", "drink")  # subjects that rule out people unless there is a sign
 OBJECT_KINDS = ("thing", "vehicle", "structure", "furniture", "plant")  # subjects seen with or without people
 PATHS = ("agrees", "unverified", "constrained", "fallback")
+FLUENCY_ALPHA = 0.7  # the length normalisation min_constrained_score is stated in
 DEFAULTS = {
     "min_evidence": 0.5,  # a kind at least this probable is confident evidence
     "min_word": 0.4,  # the forced word's own probability
@@ -35,9 +38,10 @@ DEFAULTS = {
     "person_evidence": 0.15,  # people-related classes (clothing, person) at least this probable allow people
     "min_people": 0.5,  # the people detector's probability that allows people
     "min_people_with_objects": 0.8,  # the same, on photos of confidently seen objects (a kitchen, a train)
+    "sure_people": 0.97,  # the people detector this sure: people may be beside any evidence, and are said
     "min_detected": 0.05,  # a detector word less probable than this is not in the photo
     "min_context": 0.1,  # a re-decoded caption may name a detector word only this probable
-    "min_constrained_score": -4.0,  # a constrained caption scoring lower is replaced by the fallback
+    "min_constrained_score": -4.0,  # a constrained caption less fluent is replaced by the fallback (see fluency)
     "review_below": 0.5,  # needs_review when confidence is lower
     "sure": 0.6,  # a fallback names a word this probable plainly...
     "perhaps": 0.15,  # ...and one this probable with "perhaps"
@@ -81,12 +85,17 @@ class Grounder:
             return ("agrees" if confident and any(kind in kinds for kinds in named) else "unverified"), None
         best = evidence.best_word(kind, s["min_word"]) if confident and kind in LIVING_KINDS else None
         proxy = best and next((w for w in best[2] if w in self.ids), None)
-        if proxy is None:  # nothing to force: weak evidence, an object (the captioner's sentences are about
-            return "fallback", None  # living subjects) or a word without an in-vocabulary hypernym
+        worn = set() if "person" in allowed else {i for w, i in self.ids.items() if self.kinds_of.get(w) == {"clothing"}}
         banned = sorted({i for w, i in self.ids.items() if w in self.kinds_of and self.contradicted(self.kinds_of[w], allowed)}
-                        | {self.ids[w] for w in self.unseen(evidence, s["min_detected"]) if w in self.ids})
-        return "constrained", {"word": best[0], "proxy": proxy, "banned": banned,
-                               "required": [self.ids[f] for f in plurals(proxy) if f in self.ids]}
+                        | {self.ids[w] for w in self.unseen(evidence, s["min_detected"]) if w in self.ids} | worn)
+        if proxy is not None:
+            return "constrained", {"word": best[0], "proxy": proxy, "banned": banned,
+                                   "required": [self.ids[f] for f in plurals(proxy) if f in self.ids]}
+        if evidence.detected.get(PEOPLE, 0.0) >= s["sure_people"]:  # the people are surely seen:
+            people = [i for w, i in self.ids.items() if self.kinds_of.get(w) == {"person"}]  # say them, not the rest
+            return "constrained", {"word": None, "proxy": None, "banned": banned, "required": people}
+        return "fallback", None  # nothing to force: weak evidence, an object (the captioner's sentences are
+        # about living subjects) or a word without an in-vocabulary hypernym
 
     @staticmethod
     def unseen(evidence, below: float) -> set:
@@ -103,22 +112,24 @@ class Grounder:
         """Living kinds a caption may name: the confident evidence's kind, any other with a little
         probability (a dog at 0.05 may well be there), and people when there is a sign of them (a person or
         clothing class, or the people detector, surer beside an object) unless the evidence is a close-up
-        subject (an animal, food)."""
+        subject (an animal, food) and the detector is not sure."""
         s = self.settings
         allowed = {k for k, p in evidence.by_kind.items() if p >= s["min_present"]} | ({kind} if kind else set())
         signs = evidence.by_kind.get("person", 0) + evidence.by_kind.get("clothing", 0) >= s["person_evidence"]
         detected = evidence.detected.get(PEOPLE, 1.0) >= s["min_people_with_objects" if kind in OBJECT_KINDS else "min_people"]
-        if signs or (detected and kind not in CLOSE_UP_KINDS):
+        sure = evidence.detected.get(PEOPLE, 0.0) >= s["sure_people"]
+        if signs or sure or (detected and kind not in CLOSE_UP_KINDS):
             allowed.add("person")
         return allowed
 
     def finish(self, caption: str | None, score: float, path: str, plan: dict | None, evidence,
-               min_confidence: float | None = None) -> Grounded:
+               min_confidence: float | None = None, alpha: float = FLUENCY_ALPHA) -> Grounded:
         """The final caption of a path (slot filled, or the fallback written) with its confidence; a
-        caption less confident than `min_confidence` is replaced by the fallback and flagged."""
+        caption less confident than `min_confidence` is replaced by the fallback and flagged. `alpha`:
+        the length normalisation of `score`."""
         if path == "constrained":
             unseen = self.unseen(evidence, self.settings["min_context"]) & set((caption or "").split())
-            if caption is None or score < self.settings["min_constrained_score"] or unseen:
+            if caption is None or fluency(caption, score, alpha) < self.settings["min_constrained_score"] or unseen:
                 path = "fallback"
             elif plan["proxy"] != plan["word"]:
                 caption = fill_slot(caption, plan["proxy"], plan["word"])
@@ -152,6 +163,13 @@ class Grounder:
         """(confidence rounded for the record, needs_review)."""
         value = self.probability(score, evidence, path)
         return round(value, 3), value < self.settings["review_below"]
+
+
+def fluency(caption: str, score: float, alpha: float) -> float:
+    """A caption's log-probability over length**FLUENCY_ALPHA (length counting `<end>`), from its `score`
+    normalised with `alpha`: one scale for the re-decoding threshold whatever the decoding's alpha."""
+    length = len(caption.split()) + 1
+    return score * length ** alpha / length ** FLUENCY_ALPHA
 
 
 def plurals(word: str) -> list[str]:

@@ -171,7 +171,7 @@ def run(argv=None) -> dict:
                      "flip_average": args.flip_average,
                      "feature_size": summary["feature_size"]},
         "decoding": {"beam_width": args.beam_width, "alpha": DEFAULT_ALPHA if args.alpha is None else args.alpha,
-                     "max_tokens": summary["max_length"] - 1},
+                     "max_tokens": summary["max_length"] - 1, "without_repeats": True},
         "training": {
             "data": args.data, "captions": summary["captions"], "images": summary["images"],
             "splits": summary["splits"], "min_word_count": summary["min_word_count"],

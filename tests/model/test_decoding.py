@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from altvoice.model.decoding import beam_search, constrained_beam_search, greedy_search
+from altvoice.model.decoding import beam_search, constrained_beam_search, greedy_search, without_repeats
 from altvoice.transforms.captions import END_ID, START_ID
 
 X, Y, Z = 4, 5, 6  # word ids after the reserved ones
@@ -155,3 +155,16 @@ def test_constrained_search_without_a_constraint_is_beam_search_and_gives_up_whe
         beam_search(step, state, max_tokens=7, beam_width=3, alpha=0.7)
     step = table_step({START_ID: {X: 1.0}, X: {X: 0.5, END_ID: 0.5}, Z: {END_ID: 1.0}})  # nothing leads to Z
     assert constrained_beam_search(step, (np.zeros((1, 1)),), 4, 2, 0.0, [[Z]], [[]]) == [None]
+
+
+def test_without_repeats_says_a_content_word_once_and_function_words_freely():
+    vocabulary = ["<pad>", "<unk>", "<start>", "<end>", "hat", "a", "and"]
+    hat, a, and_ = 4, 5, 6  # "a hat and a hat" is the most probable caption
+    step = table_step({START_ID: {a: 1.0}, a: {hat: 0.9, END_ID: 0.1}, hat: {and_: 0.6, END_ID: 0.4}, and_: {a: 1.0}})
+    state = (np.zeros((2, 1)),)
+    assert greedy_search(step, state, 5)[0][0] == [a, hat, and_, a, hat]
+    blocked, start = without_repeats(step, vocabulary)
+    assert greedy_search(blocked, start(state), 5)[0][0] == [a, hat, and_, a]  # "a" again, "hat" not
+    for search in (beam_search(blocked, start(state), 5, beam_width=2),
+                   constrained_beam_search(blocked, start(state), 5, 2, 0.0, [[]] * 2, [[]] * 2)):
+        assert [ids for ids, _ in search] == [[a, hat]] * 2

@@ -108,7 +108,7 @@ def test_scores_the_split_and_lists_missing_and_broken_images(argv, dataset, tmp
     assert json.loads((tmp_path / "dev.json").read_text()) == report
     captions = json.loads((tmp_path / "dev.captions.json").read_text())
     assert sorted(captions) == sorted(dataset["dev"]) and all(isinstance(c, str) and c for c in captions.values())
-    assert report["decoding"] == {"beam_width": 3, "alpha": 0.7, "flip_average": False, "grounding": False}
+    assert report["decoding"] == {"beam_width": 3, "alpha": 0.9, "flip_average": False, "grounding": False}
     assert report["grounding"] == {"off": 4} and report["needs_review"] == 0
     assert report["distinct_captions"] == len(set(captions.values()))
 

@@ -40,9 +40,10 @@ def test_a_contradicted_caption_is_redecoded_with_the_word_forced_and_the_contra
     assert path == "constrained" and plan["word"] == plan["proxy"] == "cat"
     assert sorted(plan["required"]) == [ID["cat"], ID["cats"]]
     assert {ID["man"], ID["dog"], ID["puppy"]} <= set(plan["banned"]) and ID["cat"] not in plan["banned"]
+    assert ID["shirt"] in plan["banned"]  # without people, nobody wears a shirt
     # a sign of people (a jersey) lets the caption keep its man; the dog stays banned
     _, plan = grounder.check("a man sits on a dog", evidence(tabby=0.8, jersey=0.2))
-    assert ID["man"] not in plan["banned"] and ID["dog"] in plan["banned"]
+    assert ID["man"] not in plan["banned"] and ID["dog"] in plan["banned"] and ID["shirt"] not in plan["banned"]
 
 
 def test_people_need_a_sign_and_objects_need_a_surer_one(grounder):
@@ -53,6 +54,18 @@ def test_people_need_a_sign_and_objects_need_a_surer_one(grounder):
     assert grounder.finish(None, 0.0, path, plan, people(0.6)).caption == "a photo of a microwave"
     assert grounder.check("a man runs", evidence({"people": 0.6}, labrador=0.3))[0] == "unverified"  # no object
     assert grounder.check("a man runs", evidence({"people": 0.2}, labrador=0.3))[0] == "fallback"  # nothing to force
+    assert grounder.check("a man runs", people(0.98))[0] == "unverified"  # a sure detector allows people anywhere
+    assert grounder.check("a man sits on a cat", evidence({"people": 0.98}, tabby=0.9))[0] == "agrees"
+    assert grounder.check("a man sits on a cat", evidence({"people": 0.9}, tabby=0.9))[0] == "constrained"
+
+
+def test_people_the_detector_sees_are_forced_in_when_the_rest_is_ruled_out(grounder):
+    seen = evidence({"people": 0.98}, microwave=0.9)  # a man and a dog beside an oven: the dog is ruled out
+    path, plan = grounder.check("a man and a dog runs", seen)
+    assert path == "constrained" and plan["word"] is None and sorted(plan["required"]) == [ID["man"]]
+    assert ID["dog"] in plan["banned"] and ID["man"] not in plan["banned"]
+    assert grounder.finish("a man runs in the grass", -1.0, path, plan, seen).caption == "a man runs in the grass"
+    assert grounder.check("a man and a dog runs", evidence({"people": 0.9}, microwave=0.9))[0] == "fallback"
 
 
 def test_a_redecoded_caption_may_only_add_what_the_detectors_see(grounder):
@@ -114,3 +127,12 @@ def test_fallbacks_say_how_sure_the_evidence_is(grounder):
     assert text(macaw=0.45) == "a photo, perhaps of a parrot"  # "bird" 0.45: not sure either
     assert text(macaw=0.45, giraffe=0.2) == "a photo of an animal, perhaps a parrot"
     assert text(microwave=0.3) == "a photo, perhaps of a microwave" and text(microwave=0.1) == "a photo"
+
+
+def test_a_redecoding_is_judged_on_one_fluency_scale_whatever_the_alpha(grounder):
+    seen = evidence(macaw=0.9)
+    path, plan = grounder.check("a dog runs", seen)
+    caption, log_prob = "a bird sits on a branch", -26.0  # 6 tokens with <end>: -26 / 6**0.7 = -7.2
+    assert grounder.finish(caption, log_prob / 6 ** 0.7, path, plan, seen, alpha=0.7).grounding == "fallback"
+    assert grounder.finish(caption, log_prob / 6 ** 1.0, path, plan, seen, alpha=1.0).grounding == "fallback"
+    assert grounder.finish(caption, -13.0 / 6 ** 1.0, path, plan, seen, alpha=1.0).grounding == "constrained"

@@ -28,7 +28,7 @@ def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prep
     assert card["metrics"]["dev"]["loss"] == pytest.approx(best["val_loss"]) and card["training"]["best_epoch"] == best["epoch"]
     summary = load_summary(str(prepared))
     assert card["vocabulary"]["size"] == summary["vocabulary_size"] and card["backbone"]["image_size"] == 32
-    assert card["decoding"] == {"beam_width": 3, "alpha": 0.7, "max_tokens": 11} and card["training"]["seed"] == 7
+    assert card["decoding"] == {"beam_width": 3, "alpha": 0.9, "max_tokens": 11, "without_repeats": True} and card["training"]["seed"] == 7
     exported, kept = build_caption_model(**card["decoder"]), build_caption_model(**card["decoder"])
     exported.load_weights(output / "export" / "decoder.weights.h5")
     kept.load_weights(output / "checkpoints" / "best.weights.h5")
