@@ -12,6 +12,10 @@
   memory    peak RSS of the caption process for --memory-images (e.g. 1000 and 4000 images);
   grounding with --grounding-images N: the pipeline on N images with grounded captions (the object
             classifier and word detectors) and with `--grounding off`, alternately, twice each.
+  plain     with --plain-images N: the pipeline and bench/plain_loop.py (the loop a user could write
+            with altvoice's API: describe in batches of 64, speak each caption in turn, write),
+            alternately, twice each, each in a fresh process with fresh outputs: wall seconds
+            (start-up included), photos/s and CPU-seconds per photo (user + system, from wait4).
 """
 import argparse
 import json
@@ -41,21 +45,27 @@ def image_folder(work: str, count: int) -> str:
     return folder
 
 
-def run_caption(folder: str, output: str, model: str, tts: str, extra=()) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MiB) of one `altvoice caption` process."""
-    command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", folder, "--output", output,
-               "--model", model, "--tts", tts, *extra]
+def measure(command: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in MiB) of one process."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
-        raise RuntimeError(f"caption failed: {process.stderr.read().decode()[-2000:]}")
+        raise RuntimeError(f"{command[1:4]} failed: {process.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+
+
+def run_caption(folder: str, output: str, model: str, tts: str, extra=()) -> tuple[float, int]:
+    """(wall seconds, peak RSS in MiB) of one `altvoice caption` process."""
+    command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", folder, "--output", output,
+               "--model", model, "--tts", tts, *extra]
+    seconds, _, peak = measure(command)
     with open(os.path.join(output, "manifest.jsonl")) as f:
         written = sum(json.loads(line)["status"] == "written" for line in f)
     if written != len(os.listdir(folder)):
         raise RuntimeError(f"{written} of {len(os.listdir(folder))} images written")
-    return seconds, usage.ru_maxrss // 1024
+    return seconds, peak
 
 
 def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -> float:
@@ -122,6 +132,31 @@ def compare_grounding(count: int, model: str, tts: str) -> dict:
             "throughput_on_vs_off": round(off / on, 3)}
 
 
+def compare_plain_loop(count: int, model: str, tts: str) -> dict:
+    """The caption job against the plain loop on the same photos, alternated, twice each."""
+    commands = {
+        "job": lambda folder, out: [sys.executable, "-m", "altvoice.cli", "caption", "--input", folder,
+                                    "--output", out, "--model", model, "--tts", tts],
+        "loop": lambda folder, out: [sys.executable, os.path.join(HERE, "plain_loop.py"), "--input", folder,
+                                     "--output", out, "--model", model, "--tts", tts],
+    }
+    runs = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as work:
+        folder = image_folder(work, count)
+        for run in range(2):
+            for name, command in commands.items():
+                wall, cpu, peak = measure(command(folder, os.path.join(work, f"out_{name}_{run}")))
+                runs[name].append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_mib": peak})
+    best = {name: min(r, key=lambda x: x["wall_s"]) for name, r in runs.items()}
+    result = {"images": count, "tts": tts, "runs": runs}
+    for name, b in best.items():
+        result[f"{name}_images_per_s"] = round(count / b["wall_s"], 2)
+        result[f"{name}_cpu_s_per_image"] = round(min(r["cpu_s"] for r in runs[name]) / count, 3)
+    result["job_vs_loop_images_per_s"] = round(result["job_images_per_s"] / result["loop_images_per_s"], 3)
+    result["job_vs_loop_cpu_per_image"] = round(result["job_cpu_s_per_image"] / result["loop_cpu_s_per_image"], 3)
+    return result
+
+
 def main():
     from altvoice.tts import default_backend
     from altvoice.model.export import BUNDLED_MODEL
@@ -136,25 +171,33 @@ def main():
     parser.add_argument("--memory-tts", default="espeak")
     parser.add_argument("--grounding-images", type=int, default=0, help="compare grounding on/off on N images "
                         "(and run nothing else)")
+    parser.add_argument("--plain-images", type=int, default=0, help="compare the job with the plain loop on N "
+                        "images (and run nothing else)")
     args = parser.parse_args()
     results = {"images": args.images, "tts": args.tts, "model": os.path.basename(args.model), "cpus": os.cpu_count()}
+    if args.plain_images:
+        results = compare_plain_loop(args.plain_images, args.model, args.tts)
+        print(table([("measure", "value"), *results.items()]))
+        print("results in", save(f"caption_vs_plain_loop_{args.tts}", results))
+        return
     if args.grounding_images:
         results = compare_grounding(args.grounding_images, args.model, args.tts)
         print(table([("measure", "value"), *results.items()]))
         print("results in", save(f"caption_grounding_{args.tts}", results))
         return
     with tempfile.TemporaryDirectory() as work:
-        folder, small = image_folder(work, args.images), image_folder(work, args.small)
-        small_s, _ = run_caption(small, os.path.join(work, "out_small"), args.model, args.tts)
-        full_s, _ = run_caption(folder, os.path.join(work, "out_full"), args.model, args.tts)
-        naive = naive_loop(folder, os.path.join(work, "out_naive"), args.model, args.tts, args.naive_images)
-        steady = (args.images - args.small) / (full_s - small_s)
-        results.update({
-            "pipeline_wall_s": round(full_s, 1), "pipeline_images_per_s": round(args.images / full_s, 2),
-            "pipeline_steady_images_per_s": round(steady, 2), "naive_images_per_s": round(naive, 2),
-            "end_to_end_vs_naive": round(args.images / full_s / naive, 2),
-            "steady_vs_naive": round(steady / naive, 2),
-        })
+        if args.images:  # --images 0: memory only
+            folder, small = image_folder(work, args.images), image_folder(work, args.small)
+            small_s, _ = run_caption(small, os.path.join(work, "out_small"), args.model, args.tts)
+            full_s, _ = run_caption(folder, os.path.join(work, "out_full"), args.model, args.tts)
+            naive = naive_loop(folder, os.path.join(work, "out_naive"), args.model, args.tts, args.naive_images)
+            steady = (args.images - args.small) / (full_s - small_s)
+            results.update({
+                "pipeline_wall_s": round(full_s, 1), "pipeline_images_per_s": round(args.images / full_s, 2),
+                "pipeline_steady_images_per_s": round(steady, 2), "naive_images_per_s": round(naive, 2),
+                "end_to_end_vs_naive": round(args.images / full_s / naive, 2),
+                "steady_vs_naive": round(steady / naive, 2),
+            })
         for count in [int(c) for c in args.memory_images.split(",") if c]:
             seconds, peak = run_caption(image_folder(work, count), os.path.join(work, f"out_mem_{count}"),
                                         args.model, args.memory_tts)
@@ -165,7 +208,7 @@ def main():
             results["peak_memory_ratio"] = round(
                 results[f"memory_{sizes[1]}_images_peak_mib"] / results[f"memory_{sizes[0]}_images_peak_mib"], 3)
     print(table([("measure", "value"), *results.items()]))
-    print("results in", save(f"caption_throughput_{args.tts}", results))
+    print("results in", save(f"caption_throughput_{args.tts}" if args.images else "caption_memory", results))
 
 
 if __name__ == "__main__":

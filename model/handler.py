@@ -13,14 +13,25 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
     def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 32,
-                 grounding: bool = True, min_confidence: float | None = None):
+                 grounding: bool = True, min_confidence: float | None = None, threads: int | None = None):
         """`beam_width` None uses the export's; `batch_size` caps the images captioned per call;
-        `grounding` False ignores the export's classifier; see Captioner.describe_images."""
+        `grounding` False ignores the export's classifier; see Captioner.describe_images. `threads`:
+        TensorFlow's op threads in the worker (None: its default, one per core), set before the
+        model loads when TensorFlow has not started yet."""
         self._model_dir, self._beam_width, self._batch_size = model_dir, beam_width, batch_size
-        self._grounding, self._min_confidence = grounding, min_confidence
+        self._grounding, self._min_confidence, self._threads = grounding, min_confidence, threads
 
     def load_model(self):
+        import tensorflow as tf
+
         from altvoice.model.export import load_captioner
+
+        if self._threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(self._threads)
+                tf.config.threading.set_inter_op_parallelism_threads(self._threads)
+            except RuntimeError:  # TensorFlow already runs in this process: its threads stay as they are
+                pass
 
         return load_captioner(self._model_dir, self._batch_size, grounding=self._grounding)
 

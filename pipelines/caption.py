@@ -7,6 +7,7 @@
 """
 import hashlib
 import json
+import os
 import posixpath
 import re
 import time
@@ -26,7 +27,7 @@ from altvoice.names import described, to_wire
 from altvoice.outputs import remove_leftovers
 from altvoice.pipelines.caption_checks import (check_grounding, check_inputs, check_job_files, check_writable,
                                                read_text, relative_inside, source_id)
-from altvoice.pipelines.caption_outputs import IgnoreOwn, SkipDone, WriteOutputs
+from altvoice.pipelines.caption_outputs import WRITERS, IgnoreOwn, SkipDone, WriteOutputs
 from altvoice.pipelines.features import FAILED, DecodeImage
 from altvoice.pipelines.options import CaptionOptions, job_pipeline_options
 from altvoice.pipelines.read_images import LISTED, SKIPPED, UP_TO_DATE, ReadImages
@@ -65,10 +66,14 @@ class Settings:
         try:
             synthesizer = get_synthesizer(self.backend, self.voice, self.audio_format, **self.tts_options)
             if synthesizer:
+                synthesizer.use_threads(1)  # as the writers speak (caption_outputs): one voice loaded, not two
                 synthesizer.probe()
         except (ValueError, TTSError) as err:
             raise UsageError(f"--tts {self.backend}: {err}") from None
         self.voice_id = synthesizer.voice_id if synthesizer else None
+        # a local voice speaks on WRITERS cores beside the captioning: TensorFlow takes the others
+        local = self.backend in ("piper", "espeak")
+        self.caption_threads = max(1, (os.cpu_count() or 1) - WRITERS) if local else None
         self.extension = synthesizer.extension if synthesizer else None
         self.output_root = (source_root(opts.input) if opts.in_place else opts.output).rstrip("/")
         self.force, self.embed, self.in_place, self.prune = opts.force, opts.embed_metadata, opts.in_place, opts.prune
@@ -108,7 +113,7 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
     ).with_outputs(FAILED, ERRORS, main="ok")
     keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda k, px: ((k, None), px))
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32, settings.grounding,
-                                  settings.min_confidence)
+                                  settings.min_confidence, threads=settings.caption_threads)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
     skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})

@@ -1,10 +1,14 @@
 """How `altvoice caption` decides what to skip and writes each image's outputs: records, audio,
 tagged copies, never replacing a file it did not make (see altvoice.outputs)."""
+import collections
 import datetime
 import json
 import posixpath
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from altvoice.errors import ERRORS, error_record
 from altvoice.names import described, to_os, to_wire
@@ -15,6 +19,9 @@ from altvoice.xmp import UnsupportedFormat, embed_alt_text
 OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg")
 ALT_COPY = ".alt"  # in-place tagged copies: photo.jpg -> photo.alt.jpg
 UNSUPPORTED = "unsupported"  # a record's `embed` when the image's format can't carry XMP
+PENDING = 64  # images whose outputs are being written in the background, at most (two caption batches)
+PENDING_BYTES = 256 << 20  # and the bytes of their images (kept for --embed-metadata), at most
+WRITERS = 2  # threads that write and speak: while one waits for a caption batch, both cores can speak
 
 
 def base_name(url: str) -> str:
@@ -85,28 +92,100 @@ class WriteOutputs(beam.DoFn):
     """(((relpath, stamp), bytes or None), Grounded) -> audio, tagged copy, then the JSON record; a
     manifest line. Speech that fails is an error record: the JSON is still written, without audio,
     and the next run retries the audio. A file there that the job did not make is never replaced.
+
+    Writing runs on WRITERS threads of its own, so speech overlaps the captioning of the next batch:
+    `process` hands an image over and returns, its outputs follow in order when written (at the latest
+    in finish_bundle), and at most PENDING images (PENDING_BYTES of image bytes) wait. Speech runs on one core per sentence (the
+    least CPU per sentence), and each distinct sentence is spoken once per worker process
+    (altvoice.tts.reuse). Two images whose outputs may share a path are written one after the other.
     """
 
     def __init__(self, settings):
         self.settings = settings
-        self.synthesizer = None
+        self.synthesizer = self.speaker = self._pool = None
 
     def setup(self):
         from altvoice.tts import get_synthesizer
+        from altvoice.tts.reuse import shared_speaker
 
         s = self.settings
         self.synthesizer = get_synthesizer(s.backend, s.voice, s.audio_format, **s.tts_options)
+        if self.synthesizer:
+            self.synthesizer.use_threads(1)  # one core a sentence: the least CPU per sentence
+            self.speaker = shared_speaker(self.synthesizer)
+        self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="altvoice-write")
+        self._busy, self._free = set(), threading.Condition()  # output paths being written
+
+    def start_bundle(self):
+        self._pending, self._pending_bytes = collections.deque(), 0
 
     def process(self, element):
-        ((relpath, stamp), data), prediction = element
+        size = len(element[0][1] or b"")
+        self._pending.append((self._pool.submit(self._outputs, element), size))
+        self._pending_bytes += size
+        while self._pending and (self._pending[0][0].done() or len(self._pending) > PENDING
+                                 or self._pending_bytes > PENDING_BYTES):
+            yield from self._emit(self._next())
+
+    def finish_bundle(self):
+        while self._pending:
+            for output in self._emit(self._next()):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+                else:
+                    yield GlobalWindows.windowed_value(output)
+
+    def _next(self):
+        """The oldest pending image's result, waiting for it; if it failed, the bundle fails and the
+        writes not yet started are cancelled (a retry redoes them)."""
+        future, size = self._pending.popleft()
+        self._pending_bytes -= size
         try:
-            yield from self._write(relpath, stamp, data, prediction.inference)
+            return future.result()
+        except BaseException:
+            for other, _ in self._pending:
+                other.cancel()
+            raise
+
+    def teardown(self):
+        if self._pool:
+            self._pool.shutdown(cancel_futures=True)
+
+    @staticmethod
+    def _emit(result):
+        """The outputs of one image, counted (Beam's metrics belong to the thread that runs the DoFn)."""
+        outputs, reused = result
+        counter = beam.metrics.Metrics.counter
+        if reused:
+            counter("altvoice", "speech_reused").inc()
+        for output in outputs:
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                counter("altvoice", f"failed_{output.value['stage']}").inc()
+            else:
+                counter("altvoice", "images_failed" if output["status"] == "failed" else "images_captioned").inc()
+                if output["needs_review"]:
+                    counter("altvoice", "images_needing_review").inc()
+            yield output
+
+    def _outputs(self, element) -> tuple[list, bool]:
+        """(outputs, whether the audio was reused) of one image; runs on the write thread."""
+        ((relpath, stamp), data), prediction = element
+        spoken, path = [], relpath.casefold()  # two names one disk may take as one path are written in turn
+        with self._free:
+            self._free.wait_for(lambda: path not in self._busy)
+            self._busy.add(path)
+        try:
+            return list(self._write(relpath, stamp, data, prediction.inference, spoken)), any(spoken)
         except Exception as err:  # a bug or an unforeseen error on one image must not stop the run
             failure = error_record(relpath, "write", "write_failed", f"{type(err).__name__}: {err}")
-            yield from self._finish(relpath, prediction.inference, alt_text(prediction.inference.caption), None,
-                                    [failure])
+            return list(self._finish(relpath, prediction.inference, alt_text(prediction.inference.caption), None,
+                                     [failure])), False
+        finally:
+            with self._free:
+                self._busy.discard(path)
+                self._free.notify_all()
 
-    def _write(self, relpath, stamp, data, found):
+    def _write(self, relpath, stamp, data, found, spoken: list):
         s = self.settings
         paths = output_paths(s.output_root, relpath, s.extension)
         text, failures = alt_text(found.caption), []
@@ -137,7 +216,7 @@ class WriteOutputs(beam.DoFn):
                 record["claims"] = sorted(claimed(old) | new)
                 atomic_write(paths["json"], json.dumps({**described(relpath), "claims": record["claims"]}).encode())
             if targets["audio"]:
-                failures += self._speak(relpath, text, targets["audio"], record)
+                failures += self._speak(relpath, text, targets["audio"], record, spoken)
             if targets["copy"]:
                 failures += self._embed(relpath, data, text, targets["copy"], record)
             made = {record["audio"], record.get("tagged_copy")} - {None}
@@ -148,9 +227,10 @@ class WriteOutputs(beam.DoFn):
             record = None
         yield from self._finish(relpath, found, text, record, failures)
 
-    def _speak(self, relpath: str, text: str, url: str, record: dict) -> list:
+    def _speak(self, relpath: str, text: str, url: str, record: dict, spoken: list) -> list:
         try:
-            audio = self.synthesizer.synthesize(text)
+            audio, reused = self.speaker.speak(text)
+            spoken.append(reused)
         except Exception as err:  # TTSError, or a backend's own: caption kept, audio retried next run
             transient = getattr(err, "transient", False)
             return [error_record(relpath, "speech", "tts_failed", f"{err} (transient: {transient})")]
@@ -174,12 +254,8 @@ class WriteOutputs(beam.DoFn):
 
     def _finish(self, relpath, found, text, record, failures):
         for failure in failures:
-            beam.metrics.Metrics.counter("altvoice", f"failed_{failure['stage']}").inc()
             yield beam.pvalue.TaggedOutput(ERRORS, failure)
         written = record is not None
-        beam.metrics.Metrics.counter("altvoice", "images_captioned" if written else "images_failed").inc()
         status = "written" if written and not failures else ("partial" if written else "failed")
-        if found.needs_review:
-            beam.metrics.Metrics.counter("altvoice", "images_needing_review").inc()
         yield {**described(relpath), "status": status, "caption": found.caption, "alt_text": text,
                "audio": record["audio"] if written else None, "needs_review": found.needs_review}

@@ -36,6 +36,9 @@ class Synthesizer(abc.ABC):
         check_audio(data, self.extension)
         return data
 
+    def use_threads(self, count: int | None) -> None:
+        """A hint: synthesise on `count` threads (None: the backend's default). Backends that can't ignore it."""
+
     def probe(self) -> None:
         """Checks once, at launch, that this backend can speak here; raises TTSError if not."""
         self.synthesize("Ready.")

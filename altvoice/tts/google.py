@@ -5,6 +5,7 @@ application-default login`, or the worker's service account). `endpoint` picks a
 (e.g. a regional one); with `insecure=True` it is a plain-text gRPC server such as a local fake.
 An answer that is not a whole audio file of the asked format is retried like a transient error.
 """
+import threading
 from xml.sax.saxutils import escape
 
 import google.auth.exceptions
@@ -26,6 +27,8 @@ def to_ssml(text: str) -> str:
     """Plain text as an SSML document, with the five XML special characters escaped."""
     return "<speak>" + escape(text, {'"': "&quot;", "'": "&apos;"}) + "</speak>"
 
+
+_CLIENT_LOCK = threading.Lock()  # writer threads share a synthesizer: one client each copy
 
 class GoogleSynthesizer(Synthesizer):
     """A Cloud TTS voice such as 'en-US-Neural2-C' (its language code is read from the name unless
@@ -78,7 +81,11 @@ class GoogleSynthesizer(Synthesizer):
                                f"`gcloud auth application-default login`): {err}", transient=False) from err
 
     def client(self) -> texttospeech.TextToSpeechClient:
-        """The API client, made on first use in each copy of this synthesizer."""
+        """The API client, made on first use in each copy of this synthesizer (once, whichever thread asks first)."""
+        with _CLIENT_LOCK:
+            return self._client or self._connect()
+
+    def _connect(self) -> texttospeech.TextToSpeechClient:
         if self._client is None:
             if self.insecure:
                 transport = TextToSpeechGrpcTransport(channel=grpc.insecure_channel(self.endpoint))

@@ -65,7 +65,7 @@ def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
 
 
 def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_dir, loaded, images):
-    handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4)))
+    handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4, threads=1)))
     expected = dict(zip(images, loaded.caption_images(list(images.values()), beam_width=2)))
 
     def matches(results):
@@ -107,3 +107,15 @@ def test_grounded_exports_describe_images_with_evidence_and_can_leave_it_out(gro
     with pytest.raises(UsageError, match="incomplete or damaged export"):
         load_captioner(str(damaged))
     assert load_captioner(str(damaged), grounding=False).classifier is None
+
+
+def test_the_handler_sets_tensorflows_threads_in_a_fresh_worker(export_dir):
+    import subprocess
+    import sys
+
+    code = ("import tensorflow as tf; from altvoice.model.handler import CaptionModelHandler; "
+            f"CaptionModelHandler({str(export_dir)!r}, threads=1).load_model(); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["1", "1"]

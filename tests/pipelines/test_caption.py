@@ -79,6 +79,25 @@ def test_folder_end_to_end_with_bad_files(album, tmp_path, tiny_model):
         assert not (out / f"{bad}.json").exists()
 
 
+def test_each_distinct_sentence_is_spoken_once_per_worker(tmp_path, tiny_model):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for i in range(5):  # the same photo five times: one caption, spoken once
+        (folder / f"copy{i}.jpg").write_bytes(encode(scene_image((200, 30, 30)), "JPEG"))
+    argv = ["--input", str(folder), "--output", str(tmp_path / "out"), "--model", str(tiny_model), "--tts", "espeak"]
+    pipeline = test_pipeline.TestPipeline(options=PipelineOptions(argv))
+    build_pipeline(pipeline, PipelineOptions(argv).view_as(CaptionOptions))
+    result = pipeline.run()
+    result.wait_until_finish()
+    reused = result.metrics().query(MetricsFilter().with_name("speech_reused"))["counters"]
+    assert sum(c.result for c in reused) in (4, 5)  # 5 when an earlier run in this process said it already
+    assert len({(tmp_path / "out" / f"copy{i}.jpg.wav").read_bytes() for i in range(5)}) == 1
+    records = [json.loads((tmp_path / "out" / f"copy{i}.jpg.json").read_text()) for i in range(5)]
+    assert all(r["audio"] == f"copy{i}.jpg.wav" for i, r in enumerate(records))
+
+
 def test_zip_archive_members_stay_inside_the_output_root(tmp_path, tiny_model):
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as z:

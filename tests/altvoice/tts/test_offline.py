@@ -129,3 +129,16 @@ def test_piper_voice_from_an_onnx_path():
 def test_piper_missing_voice_is_a_launch_error(voice):
     with pytest.raises(ValueError, match="piper voice"):
         get_synthesizer("piper", voice=voice)
+
+
+@needs_piper
+def test_piper_on_one_thread_speaks_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    synthesizer = get_synthesizer("piper")
+    synthesizer.use_threads(1)  # the caption job's setting: one core a sentence, two writer threads
+    with ThreadPoolExecutor(2) as pool:
+        short_a, long_a, short_b, long_b = (wav_info(a).seconds for a in pool.map(synthesizer.synthesize,
+                                                                                   [SHORT, LONG, SHORT, LONG]))
+    assert short_a == pytest.approx(short_b, rel=0.25) and long_a == pytest.approx(long_b, rel=0.25)
+    assert min(long_a, long_b) > 2.5 * max(short_a, short_b)
