@@ -13,23 +13,27 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
     def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 32,
-                 grounding: bool = True, min_confidence: float | None = None, threads: int | None = None):
+                 grounding: bool = True, min_confidence: float | None = None, leave_cores: int = 0):
         """`beam_width` None uses the export's; `batch_size` caps the images captioned per call;
-        `grounding` False ignores the export's classifier; see Captioner.describe_images. `threads`:
-        TensorFlow's op threads in the worker (None: its default, one per core), set before the
-        model loads when TensorFlow has not started yet."""
+        `grounding` False ignores the export's classifier; see Captioner.describe_images. `leave_cores`:
+        cores the worker keeps for other work (speech), so TensorFlow runs its ops on the rest (at
+        least one; 0: TensorFlow's default, one thread per core), set before the model loads when
+        TensorFlow has not started yet."""
         self._model_dir, self._beam_width, self._batch_size = model_dir, beam_width, batch_size
-        self._grounding, self._min_confidence, self._threads = grounding, min_confidence, threads
+        self._grounding, self._min_confidence, self._leave_cores = grounding, min_confidence, leave_cores
 
     def load_model(self):
+        import os
+
         import tensorflow as tf
 
         from altvoice.model.export import load_captioner
 
-        if self._threads:
+        if self._leave_cores:
+            threads = max(1, (os.cpu_count() or 1) - self._leave_cores)  # this worker's cores
             try:
-                tf.config.threading.set_intra_op_parallelism_threads(self._threads)
-                tf.config.threading.set_inter_op_parallelism_threads(self._threads)
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
             except RuntimeError:  # TensorFlow already runs in this process: its threads stay as they are
                 pass
 

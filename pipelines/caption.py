@@ -7,7 +7,6 @@
 """
 import hashlib
 import json
-import os
 import posixpath
 import re
 import time
@@ -71,9 +70,7 @@ class Settings:
         except (ValueError, TTSError) as err:
             raise UsageError(f"--tts {self.backend}: {err}") from None
         self.voice_id = synthesizer.voice_id if synthesizer else None
-        # a local voice speaks on WRITERS cores beside the captioning: TensorFlow takes the others
-        local = self.backend in ("piper", "espeak")
-        self.caption_threads = max(1, (os.cpu_count() or 1) - WRITERS) if local else None
+        self.local_voice = self.backend in ("piper", "espeak")  # speaks on the worker's cores (see WriteOutputs)
         self.extension = synthesizer.extension if synthesizer else None
         self.output_root = (source_root(opts.input) if opts.in_place else opts.output).rstrip("/")
         self.force, self.embed, self.in_place, self.prune = opts.force, opts.embed_metadata, opts.in_place, opts.prune
@@ -113,7 +110,7 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
     ).with_outputs(FAILED, ERRORS, main="ok")
     keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda k, px: ((k, None), px))
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32, settings.grounding,
-                                  settings.min_confidence, threads=settings.caption_threads)
+                                  settings.min_confidence, leave_cores=WRITERS if settings.local_voice else 0)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
     skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})

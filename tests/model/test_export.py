@@ -65,7 +65,7 @@ def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
 
 
 def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_dir, loaded, images):
-    handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4, threads=1)))
+    handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4, leave_cores=2)))
     expected = dict(zip(images, loaded.caption_images(list(images.values()), beam_width=2)))
 
     def matches(results):
@@ -113,8 +113,8 @@ def test_the_handler_sets_tensorflows_threads_in_a_fresh_worker(export_dir):
     import subprocess
     import sys
 
-    code = ("import tensorflow as tf; from altvoice.model.handler import CaptionModelHandler; "
-            f"CaptionModelHandler({str(export_dir)!r}, threads=1).load_model(); "
+    code = ("import os, tensorflow as tf; from altvoice.model.handler import CaptionModelHandler; "
+            f"CaptionModelHandler({str(export_dir)!r}, leave_cores=os.cpu_count()).load_model(); "
             "print(tf.config.threading.get_intra_op_parallelism_threads(), "
             "tf.config.threading.get_inter_op_parallelism_threads())")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
