@@ -9,10 +9,9 @@ caption then takes one path:
     constrained  the caption names a living being the evidence rules out (a dog on a cat photo, people
                  where nothing suggests them): re-decoded by lexically constrained beam search with the
                  ruled-out words (and, without people, what people wear) and the words the detectors
-                 don't see banned, and, when the evidence
-                 is a confident living being, its word forced in (an in-vocabulary hypernym stands in
-                 as a slot, filled afterwards: "bird" -> "parrot"), or else, when the people detector
-                 sees people, a person word
+                 don't see banned, and, when the evidence is a confident living being, its word forced
+                 in (an in-vocabulary hypernym stands in as a slot, filled afterwards: "bird" ->
+                 "parrot"), or else, when the people detector is sure of people, a person word
     fallback     the same with a confidently seen object as the evidence (the captioner's sentences
                  are about living subjects), or no fluent re-decoding: "A photo of a parrot."
 
@@ -72,6 +71,8 @@ class Grounder:
         for word, kind in named:
             for form in plurals(word):
                 self.kinds_of.setdefault(form, set()).add(kind)
+        only = lambda kind: [i for w, i in self.ids.items() if self.kinds_of.get(w) == {kind}]  # noqa: E731
+        self.person_ids, self.worn_ids = only("person"), set(only("clothing"))
 
     def check(self, caption: str, evidence) -> tuple[str, dict | None]:
         """("agrees" | "unverified", None) when the caption may stand, ("fallback", None), or ("constrained",
@@ -85,15 +86,14 @@ class Grounder:
             return ("agrees" if confident and any(kind in kinds for kinds in named) else "unverified"), None
         best = evidence.best_word(kind, s["min_word"]) if confident and kind in LIVING_KINDS else None
         proxy = best and next((w for w in best[2] if w in self.ids), None)
-        worn = set() if "person" in allowed else {i for w, i in self.ids.items() if self.kinds_of.get(w) == {"clothing"}}
+        worn = set() if "person" in allowed else self.worn_ids
         banned = sorted({i for w, i in self.ids.items() if w in self.kinds_of and self.contradicted(self.kinds_of[w], allowed)}
                         | {self.ids[w] for w in self.unseen(evidence, s["min_detected"]) if w in self.ids} | worn)
         if proxy is not None:
             return "constrained", {"word": best[0], "proxy": proxy, "banned": banned,
                                    "required": [self.ids[f] for f in plurals(proxy) if f in self.ids]}
-        if evidence.detected.get(PEOPLE, 0.0) >= s["sure_people"]:  # the people are surely seen:
-            people = [i for w, i in self.ids.items() if self.kinds_of.get(w) == {"person"}]  # say them, not the rest
-            return "constrained", {"word": None, "proxy": None, "banned": banned, "required": people}
+        if evidence.detected.get(PEOPLE, 0.0) >= s["sure_people"]:  # the people are surely seen: say them
+            return "constrained", {"word": None, "proxy": None, "banned": banned, "required": self.person_ids}
         return "fallback", None  # nothing to force: weak evidence, an object (the captioner's sentences are
         # about living subjects) or a word without an in-vocabulary hypernym
 
