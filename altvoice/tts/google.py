@@ -86,18 +86,16 @@ class GoogleSynthesizer(Synthesizer):
             return self._client or self._connect()
 
     def _connect(self) -> texttospeech.TextToSpeechClient:
-        if self._client is None:
-            if self.insecure:
-                transport = TextToSpeechGrpcTransport(channel=grpc.insecure_channel(self.endpoint))
-                self._client = texttospeech.TextToSpeechClient(transport=transport)
-            else:
-                options = {"api_endpoint": self.endpoint} if self.endpoint else None
-                try:
-                    self._client = texttospeech.TextToSpeechClient(client_options=options)
-                except google.auth.exceptions.DefaultCredentialsError as err:
-                    raise TTSError(f"no Google credentials for Cloud TTS (set GOOGLE_APPLICATION_CREDENTIALS "
-                                   f"or run `gcloud auth application-default login`): {err}",
-                                   transient=False) from err
+        if self.insecure:
+            transport = TextToSpeechGrpcTransport(channel=grpc.insecure_channel(self.endpoint))
+            self._client = texttospeech.TextToSpeechClient(transport=transport)
+        else:
+            options = {"api_endpoint": self.endpoint} if self.endpoint else None
+            try:
+                self._client = texttospeech.TextToSpeechClient(client_options=options)
+            except google.auth.exceptions.DefaultCredentialsError as err:
+                raise TTSError(f"no Google credentials for Cloud TTS (set GOOGLE_APPLICATION_CREDENTIALS "
+                               f"or run `gcloud auth application-default login`): {err}", transient=False) from err
         return self._client
 
     def request(self, text: str) -> texttospeech.SynthesizeSpeechRequest:

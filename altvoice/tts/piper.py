@@ -55,22 +55,10 @@ def load_voice(voice: str, threads: int | None = None):
             with open(config, encoding="utf-8") as f:
                 settings = PiperConfig.from_dict(json.load(f))
             session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-            loaded = PiperVoice(config=settings, session=session, espeak_data_dir=Path(ESPEAK_DATA_DIR),
-                                download_dir=Path.cwd())
-            loaded.phonemize = _one_at_a_time(loaded.phonemize)  # espeak-ng keeps global state
-            _VOICES[voice, threads] = loaded
+            # piper phonemizes under its own lock (espeak-ng keeps global state); the ONNX session is thread-safe
+            _VOICES[voice, threads] = PiperVoice(config=settings, session=session, download_dir=Path.cwd(),
+                                                 espeak_data_dir=Path(ESPEAK_DATA_DIR))
         return _VOICES[voice, threads]
-
-
-_PHONEMIZE_LOCK = threading.Lock()
-
-
-def _one_at_a_time(phonemize):
-    def locked(text):
-        with _PHONEMIZE_LOCK:
-            return phonemize(text)
-
-    return locked
 
 
 class PiperSynthesizer(Synthesizer):

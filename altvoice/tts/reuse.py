@@ -20,7 +20,7 @@ def shared_speaker(synthesizer) -> "Reusing":
 class Reusing:
     """Wraps a synthesizer: a sentence spoken recently is not synthesised again (its audio is kept, the
     least recently used dropped past `max_bytes`). Threads may share one; two that say the same new
-sentence at once both synthesise it."""
+    sentence at once both synthesise it."""
 
     def __init__(self, synthesizer, max_bytes: int = SPOKEN_BYTES):
         self.synthesizer, self.max_bytes = synthesizer, max_bytes
