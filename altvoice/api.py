@@ -37,7 +37,7 @@ class Model:
     def __init__(self, captioner, beam_width: int | None):
         self.captioner, self.beam_width = captioner, beam_width
 
-    def describe(self, images: list, batch_size: int = 32) -> list[Description]:
+    def describe(self, images: list, batch_size: int = 64) -> list[Description]:
         """Paths or URLs (str, os.PathLike) or encoded bytes -> one Description each, in order."""
         from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 

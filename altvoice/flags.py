@@ -45,7 +45,7 @@ def shared(parser) -> None:
     """Flags the Beam jobs share."""
     parser.add_argument("--output", help="output directory (local path or gs://...)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=None,
-                        help="images per model call (default: preprocess 64, caption 32)")
+                        help="images per model call (default 64)")
 
 
 def preprocess(parser) -> None:

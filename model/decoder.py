@@ -87,7 +87,9 @@ class Decoder:
     Given several models of one architecture (an ensemble), the next-token distribution is their
     normalised geometric mean: the mean of their log-probabilities, renormalised. The state is
     (image vectors, h, c), each [N, models, units]; the LSTMs are advanced one token at a time,
-    never re-run over the prefix.
+    never re-run over the prefix. The models' weights are stacked and the step is written in plain
+    TensorFlow ops (the LSTM cell's equations, every decoder in one batched matmul per layer): the
+    same numbers as the keras layers, traced once in a fraction of the time, with less work a step.
     """
 
     def __init__(self, models: keras.Model | list[keras.Model]):
@@ -96,25 +98,42 @@ class Decoder:
         if any(c != configs[0] for c in configs):
             raise ValueError(f"an ensemble's decoders must have one architecture, got {configs}")
         self.vocab_size, self.units = configs[0]["vocab_size"], configs[0]["units"]
-        layers = [[m.get_layer(n) for n in ("image", "embedding", "lstm", "hidden", "logits")] for m in models]
+        for model in models:
+            cell = model.get_layer("lstm").cell
+            if (cell.activation, cell.recurrent_activation) != (keras.activations.tanh, keras.activations.sigmoid):
+                raise ValueError("the step is written for an LSTM with tanh and sigmoid activations")
+        weights = {name: tf.constant(np.stack([np.asarray(w) for w in ws])) for name, ws in (
+            ("image", [m.get_layer("image").kernel for m in models]),
+            ("image_bias", [m.get_layer("image").bias for m in models]),
+            ("embedding", [m.get_layer("embedding").embeddings for m in models]),
+            ("kernel", [m.get_layer("lstm").cell.kernel for m in models]),
+            ("recurrent", [m.get_layer("lstm").cell.recurrent_kernel for m in models]),
+            ("lstm_bias", [m.get_layer("lstm").cell.bias for m in models]),
+            ("hidden", [m.get_layer("hidden").kernel for m in models]),
+            ("hidden_bias", [m.get_layer("hidden").bias for m in models]),
+            ("logits", [m.get_layer("logits").kernel for m in models]),
+            ("logits_bias", [m.get_layer("logits").bias for m in models]))}
         banned = np.zeros(self.vocab_size, np.float32)
         banned[list(BANNED_IDS)] = -np.inf
         vectors = tf.TensorSpec([None, len(models), self.units], tf.float32)
 
         @tf.function(input_signature=[tf.TensorSpec([None, configs[0]["feature_size"]], tf.float32)])
         def encode(features):
-            return tf.stack([image_layer(features) for image_layer, *_ in layers], axis=1)
+            return tf.nn.relu(tf.einsum("nf,kfu->nku", features, weights["image"]) + weights["image_bias"])
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), vectors, vectors, vectors])
         def step(tokens, image, h, c):
-            log_probs, hs, cs = [], [], []
-            for k, (_, embedding, lstm, hidden, logits) in enumerate(layers):
-                _, h_k, c_k = lstm(embedding(tokens[:, None]), initial_state=[h[:, k], c[:, k]])
-                log_probs.append(tf.nn.log_softmax(logits(hidden(image[:, k] + h_k)) + banned))
-                hs.append(h_k)
-                cs.append(c_k)
-            mean = log_probs[0] if len(log_probs) == 1 else tf.nn.log_softmax(tf.add_n(log_probs) / len(log_probs))
-            return mean, tf.stack(hs, axis=1), tf.stack(cs, axis=1)
+            embedded = tf.transpose(tf.gather(weights["embedding"], tokens, axis=1), [1, 0, 2])  # [N, models, dim]
+            gates = (tf.einsum("nkd,kdg->nkg", embedded, weights["kernel"])
+                     + tf.einsum("nku,kug->nkg", h, weights["recurrent"]) + weights["lstm_bias"])
+            i, f, g, o = tf.split(gates, 4, axis=2)  # keras's gate order
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            hidden = tf.nn.relu(tf.einsum("nku,kuv->nkv", image + h, weights["hidden"]) + weights["hidden_bias"])
+            logits = tf.einsum("nku,kuv->nkv", hidden, weights["logits"]) + weights["logits_bias"] + banned
+            log_probs = tf.nn.log_softmax(logits)
+            mean = log_probs[:, 0] if len(models) == 1 else tf.nn.log_softmax(tf.reduce_mean(log_probs, axis=1))
+            return mean, h, c
 
         self._encode, self._step = encode, step
 

@@ -137,6 +137,7 @@ class Captioner:
         from altvoice.model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
+        self.features = _traced_once(extractor, card["backbone"]["image_size"])
         self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
         self.step, self._start = (without_repeats(self.decoder.step, vocabulary) if card["decoding"].get("without_repeats")
                                   else (self.decoder.step, tuple))  # _start: the initial state's extra arrays
@@ -199,7 +200,7 @@ class Captioner:
             batch = np.stack(images[start : start + self.batch_size])
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
                 raise ValueError(f"images must be {self.image_size}x{self.image_size}x3 uint8, got {batch.shape[1:]}")
-            features = self.extractor.predict_on_batch(batch)
+            features = self.features(batch).numpy()
             state = self._start(self.decoder.encode(features))
             search = greedy_search if width == 1 else beam_search
             kwargs = {} if width == 1 else {"beam_width": width}
@@ -228,6 +229,15 @@ class Captioner:
 
     def words(self, ids: list[int]) -> str:
         return " ".join(self.vocabulary[i] for i in ids)
+
+
+def _traced_once(extractor, size: int):
+    """The feature extractor as one TensorFlow graph for any batch size: keras's predict_on_batch traces
+    it again for every new batch size (a second or two of CPU each time, e.g. a job's last, smaller batch)."""
+    import tensorflow as tf
+
+    return tf.function(lambda images: extractor(images, training=False),
+                       input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
 
 
 def check_export(model_dir: str, card: dict) -> None:

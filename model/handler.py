@@ -12,7 +12,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 
 class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
-    def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 32,
+    def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 64,
                  grounding: bool = True, min_confidence: float | None = None, leave_cores: int = 0):
         """`beam_width` None uses the export's; `batch_size` caps the images captioned per call;
         `grounding` False ignores the export's classifier; see Captioner.describe_images. `leave_cores`:
@@ -48,7 +48,9 @@ class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
         return [PredictionResult(image, result) for image, result in zip(images, found)]
 
     def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
+        """Full batches (a bundle's last one smaller): BatchElements' default ramp from one image up made
+        most batches 1-8 images here, each paying the search's fixed cost (about 0.08 CPU-s)."""
+        return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
 
     def get_metrics_namespace(self) -> str:
         return "altvoice_captions"

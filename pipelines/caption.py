@@ -109,7 +109,7 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
                     max_pixels=int(opts.max_megapixels * 1e6))
     ).with_outputs(FAILED, ERRORS, main="ok")
     keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda k, px: ((k, None), px))
-    handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 32, settings.grounding,
+    handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 64, settings.grounding,
                                   settings.min_confidence, leave_cores=WRITERS if settings.local_voice else 0)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")

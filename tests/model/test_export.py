@@ -5,9 +5,9 @@ import shutil
 import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.testing import test_pipeline
-from apache_beam.testing.util import BeamAssertException, assert_that
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from altvoice.flags import UsageError
 from altvoice.images import ImageError, decode_image
@@ -85,6 +85,20 @@ def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_d
             | beam.MapTuple(lambda name, result: (name, result.inference))
         )
         assert_that(results, matches)
+
+
+class BatchSizes(CaptionModelHandler):
+    """The handler, answering each image with the size of the batch it came in."""
+
+    def run_inference(self, batch, model, inference_args=None):
+        return [PredictionResult(image, len(batch)) for image in batch]
+
+
+def test_run_inference_gets_full_batches_not_a_ramp_from_one(export_dir, images):
+    arrays = list(images.values())[:2] * 5  # 10 images, batches of 4
+    with test_pipeline.TestPipeline() as p:
+        sizes = p | beam.Create(arrays, reshuffle=False) | RunInference(BatchSizes(str(export_dir), batch_size=4))
+        assert_that(sizes | beam.Map(lambda result: result.inference), equal_to([4] * 8 + [2] * 2))
 
 
 def test_captioner_refuses_arrays_of_the_wrong_size(loaded):
