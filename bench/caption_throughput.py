@@ -16,6 +16,8 @@
             with altvoice's API: describe in batches of 64, speak each caption in turn, write),
             alternately, twice each, each in a fresh process with fresh outputs: wall seconds
             (start-up included), photos/s and CPU-seconds per photo (user + system, from wait4).
+            With --baseline REV, the job as it was at git revision REV runs alongside (from a worktree of
+            REV, its own bundled model), and the captions of every job run are compared with it.
 """
 import argparse
 import json
@@ -77,7 +79,7 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     from altvoice.model.export import load_captioner
     from altvoice.transforms.captions import END_ID, START_ID
 
-    captioner = load_captioner(model_dir)
+    captioner = load_captioner(model_dir, keras_backbone=True)
     extractor = captioner.extractor
     decoders = []  # the whole training model(s), as the seed used it, one per decoder of an ensemble
     for name in captioner.card.get("decoders", ["decoder.weights.h5"]):
@@ -132,28 +134,79 @@ def compare_grounding(count: int, model: str, tts: str) -> dict:
             "throughput_on_vs_off": round(off / on, 3)}
 
 
-def compare_plain_loop(count: int, model: str, tts: str) -> dict:
-    """The caption job against the plain loop on the same photos, alternated, twice each."""
+# Runs altvoice's CLI from another checkout: its packages found before the installed (editable) one.
+OTHER_CHECKOUT = """import importlib.util, runpy, sys
+root = sys.argv.pop(1)
+folders = {"altvoice": "altvoice", "altvoice.model": "model", "altvoice.pipelines": "pipelines",
+           "altvoice.transforms": "transforms"}
+class Checkout:
+    def find_spec(self, name, path=None, target=None):
+        if name in folders:
+            where = f"{root}/{folders[name]}"
+            return importlib.util.spec_from_file_location(name, f"{where}/__init__.py", submodule_search_locations=[where])
+sys.meta_path.insert(0, Checkout())
+assert __import__("altvoice").__file__.startswith(root)
+runpy.run_module("altvoice.cli", run_name="__main__")
+"""
+
+
+def checkout(work: str, revision: str) -> str:
+    """A detached worktree of this repository at `revision`, inside `work`."""
+    path = os.path.join(work, f"checkout-{revision}")
+    subprocess.run(["git", "-C", os.path.join(HERE, ".."), "worktree", "add", "--detach", path, revision],
+                   check=True, capture_output=True)
+    return path
+
+
+def alt_texts(output: str) -> dict:
+    with open(os.path.join(output, "manifest.jsonl")) as f:
+        return {entry["image"]: entry.get("alt_text") for entry in map(json.loads, f)}
+
+
+def compare_plain_loop(count: int, model: str, tts: str, baseline: str | None = None) -> dict:
+    """The caption job against the plain loop (and the job at git revision `baseline`) on the same
+    photos, alternated, twice each."""
+    job = ["caption", "--tts", tts]
     commands = {
-        "job": lambda folder, out: [sys.executable, "-m", "altvoice.cli", "caption", "--input", folder,
-                                    "--output", out, "--model", model, "--tts", tts],
+        "job": lambda folder, out: [sys.executable, "-m", "altvoice.cli", *job, "--model", model,
+                                    "--input", folder, "--output", out],
         "loop": lambda folder, out: [sys.executable, os.path.join(HERE, "plain_loop.py"), "--input", folder,
                                      "--output", out, "--model", model, "--tts", tts],
     }
-    runs = {name: [] for name in commands}
+    runs = {name: [] for name in (*commands, *(["baseline"] if baseline else []))}
     with tempfile.TemporaryDirectory() as work:
         folder = image_folder(work, count)
-        for run in range(2):
-            for name, command in commands.items():
-                wall, cpu, peak = measure(command(folder, os.path.join(work, f"out_{name}_{run}")))
-                runs[name].append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_mib": peak})
-    best = {name: min(r, key=lambda x: x["wall_s"]) for name, r in runs.items()}
-    result = {"images": count, "tts": tts, "runs": runs}
-    for name, b in best.items():
-        result[f"{name}_images_per_s"] = round(count / b["wall_s"], 2)
-        result[f"{name}_cpu_s_per_image"] = round(min(r["cpu_s"] for r in runs[name]) / count, 3)
+        if baseline:
+            old = checkout(work, baseline)
+            commands["baseline"] = lambda folder, out: [sys.executable, "-c", OTHER_CHECKOUT, old, *job,
+                                                        "--input", folder, "--output", out]
+        try:
+            for run in range(2):
+                for name, command in commands.items():
+                    out = os.path.join(work, f"out_{name}_{run}")
+                    wall, cpu, peak = measure(command(folder, out))
+                    runs[name].append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_mib": peak})
+                    if name != "loop":
+                        runs[name][-1]["alt_texts"] = alt_texts(out)
+        finally:
+            if baseline:
+                subprocess.run(["git", "-C", os.path.join(HERE, ".."), "worktree", "remove", "--force", old])
+    result = {"images": count, "tts": tts, "cpus": os.cpu_count(), "baseline": baseline}
+    if baseline:
+        first = runs["baseline"][0]["alt_texts"]
+        result["alt_texts_differing_from_baseline"] = max(
+            sum(r["alt_texts"][k] != first[k] for k in first) for r in runs["job"] + runs["baseline"])
+    for r in runs["job"] + runs.get("baseline", []):
+        del r["alt_texts"]
+    result["runs"] = runs
+    for name, r in runs.items():
+        result[f"{name}_images_per_s"] = round(count / min(x["wall_s"] for x in r), 2)
+        result[f"{name}_cpu_s_per_image"] = round(min(x["cpu_s"] for x in r) / count, 3)
     result["job_vs_loop_images_per_s"] = round(result["job_images_per_s"] / result["loop_images_per_s"], 3)
     result["job_vs_loop_cpu_per_image"] = round(result["job_cpu_s_per_image"] / result["loop_cpu_s_per_image"], 3)
+    if baseline:
+        result["job_vs_baseline_cpu_per_image"] = round(
+            result["job_cpu_s_per_image"] / result["baseline_cpu_s_per_image"], 3)
     return result
 
 
@@ -173,10 +226,11 @@ def main():
                         "(and run nothing else)")
     parser.add_argument("--plain-images", type=int, default=0, help="compare the job with the plain loop on N "
                         "images (and run nothing else)")
+    parser.add_argument("--baseline", help="with --plain-images: also run the job as it was at this git revision")
     args = parser.parse_args()
     results = {"images": args.images, "tts": args.tts, "model": os.path.basename(args.model), "cpus": os.cpu_count()}
     if args.plain_images:
-        results = compare_plain_loop(args.plain_images, args.model, args.tts)
+        results = compare_plain_loop(args.plain_images, args.model, args.tts, args.baseline)
         print(table([("measure", "value"), *results.items()]))
         print("results in", save(f"caption_vs_plain_loop_{args.tts}", results))
         return

@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--min-images", type=int, default=60)
     parser.add_argument("--min-auc", type=float, default=0.8)
     args = parser.parse_args(argv)
-    captioner = load_captioner(args.model)
+    captioner = load_captioner(args.model, keras_backbone=True)
     if captioner.grounder is None:
         raise SystemExit(f"{args.model} has no object classifier: add one first (bench/release_card.py)")
     kinds_of = captioner.grounder.kinds_of

@@ -4,7 +4,10 @@ Each backbone is a keras.applications model without its top, wrapped so that it 
 [batch, size, size, 3] uint8 images and applies its own input preprocessing, so callers
 never need to know which scaling a backbone expects. With `flip_average` the features are the
 mean of the image's and its mirror image's (test-time augmentation), at twice the backbone's cost.
+Exports also carry the extractor as a float32 TFLite model (`to_tflite`, run by `TFLiteBackbone`):
+the same features to about 1e-5, for half the CPU of TensorFlow's graph and no tracing at load.
 """
+import threading
 from typing import NamedTuple
 
 import keras
@@ -105,3 +108,38 @@ class ImagePreprocess(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "backbone": self.backbone}
+
+
+def to_tflite(extractor: keras.Model) -> bytes:
+    """The feature extractor (flip averaging included) as a float32 TFLite model taking any batch size."""
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="altvoice-tflite-") as saved:
+        extractor.export(saved, format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(saved).convert()
+
+
+class TFLiteBackbone:
+    """A feature extractor written by `to_tflite`: uint8 images [N, size, size, 3] -> features [N, F],
+    on `threads` threads (None: TFLite's default). Shared by threads: one batch runs at a time."""
+
+    def __init__(self, model_path: str, threads: int | None = None):
+        from altvoice.model.classifier import tflite_interpreter
+
+        self._interpreter = tflite_interpreter(model_path, threads)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output_index = self._interpreter.get_output_details()[0]["index"]
+        self._batch = None
+        self._lock = threading.Lock()
+
+    def __call__(self, images):
+        with self._lock:
+            if len(images) != self._batch:
+                self._interpreter.resize_tensor_input(self._input["index"], [len(images), *self._input["shape"][1:]])
+                self._interpreter.allocate_tensors()
+                self._batch = len(images)
+            self._interpreter.set_tensor(self._input["index"], images)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index).copy()

@@ -10,6 +10,7 @@ kinds the classes map to (12 dog breeds at 0.05 each are "dog" at 0.6).
 """
 import csv
 import os
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -100,7 +101,8 @@ class ObjectClassifier:
 
     def __init__(self, model_path: str, words_path: str, threads: int | None = None):
         self.classes = read_object_words(words_path)
-        self._interpreter = _interpreter(model_path, threads)
+        self._interpreter = tflite_interpreter(model_path, threads)
+        self._lock = threading.Lock()  # one interpreter, however many threads share the loaded model
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         output = self._interpreter.get_output_details()[0]
         self._output_index = output["index"]
@@ -115,10 +117,11 @@ class ObjectClassifier:
         if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
             raise ValueError(f"images must be {IMAGE_SIZE}x{IMAGE_SIZE}x3 uint8, got {images.shape[1:]}")
         scores = np.empty((len(images), 1001), np.float32)
-        for row, image in enumerate(images):
-            self._interpreter.set_tensor(self._input_index, image[None])
-            self._interpreter.invoke()
-            scores[row] = self._interpreter.get_tensor(self._output_index)[0]
+        with self._lock:
+            for row, image in enumerate(images):
+                self._interpreter.set_tensor(self._input_index, image[None])
+                self._interpreter.invoke()
+                scores[row] = self._interpreter.get_tensor(self._output_index)[0]
         probabilities = (scores[:, 1:] - self._zero) * self._scale
         return probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), 1e-6)
 
@@ -128,8 +131,9 @@ class ObjectClassifier:
         return [Evidence(p, self.classes, d) for p, d in zip(self.classify(images), detected)]
 
 
-def _interpreter(model_path: str, threads: int | None):
-    """A TFLite interpreter from TensorFlow (its deprecation notice silenced); ValueError for a damaged file."""
+def tflite_interpreter(model_path: str, threads: int | None):
+    """A TFLite interpreter from TensorFlow (its deprecation notice silenced); ValueError for a damaged file.
+    Not thread-safe: callers hold a lock around set_tensor, invoke and get_tensor."""
     import warnings
 
     import tensorflow as tf

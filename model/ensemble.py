@@ -21,8 +21,8 @@ def check_compatible(models: list[str], captioners: list) -> None:
         why = None
         if other.vocabulary != first.vocabulary:
             why = "their vocabularies differ"
-        elif {k: v for k, v in other.card["backbone"].items() if k != "weights"} != {
-                k: v for k, v in first.card["backbone"].items() if k != "weights"}:
+        elif {k: v for k, v in other.card["backbone"].items() if k not in ("weights", "tflite_sha256")} != {
+                k: v for k, v in first.card["backbone"].items() if k not in ("weights", "tflite_sha256")}:
             why = "their backbones differ"
         elif not all(np.array_equal(a, b) for a, b in zip(other.extractor.get_weights(), first.extractor.get_weights())):
             why = "their backbone weights differ"
@@ -38,7 +38,7 @@ def run(argv=None) -> dict:
     args = parse(EnsembleOptions, argv, "altvoice ensemble")
     if len(args.models) < 2:
         raise UsageError("--models needs two or more exports")
-    captioners = [load_captioner(m) for m in args.models]
+    captioners = [load_captioner(m, keras_backbone=True) for m in args.models]  # their backbones are compared
     check_compatible(args.models, captioners)
     first = captioners[0].card
     members = [{"model": m, "training": c.card.get("training"), "metrics": c.card.get("metrics", {})}

@@ -2,6 +2,7 @@
 
     model_card.json          what the model is: backbone, decoder sizes, vocabulary, decoding, training, metrics
     backbone.weights.h5      the CNN (rebuilt by model.backbones.build_feature_extractor)
+    backbone.tflite          the same CNN as TFLite (model.backbones.to_tflite): what captioning runs
     decoder.weights.h5       the merge decoder (rebuilt by model.decoder.build_caption_model)
     decoder-N.weights.h5     more decoders of an ensemble (N = 2, 3, ...; the card lists them)
     vocabulary.txt           one token a line, line i = id i
@@ -14,6 +15,7 @@
 Loading needs only altvoice: `load_captioner(path).caption_bytes([...])`, or `describe_bytes` for
 grounded captions with their evidence and confidence (model.grounding).
 """
+import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +29,7 @@ from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")
+BACKBONE_TFLITE = "backbone.tflite"
 CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, CLASSIFIER_LICENCE = (
     "classifier.tflite", "object_words.tsv", "living_words.tsv", "LICENSE.classifier.txt")
 FORMAT = "altvoice-captioner/1"
@@ -41,7 +44,9 @@ def decoder_files(count: int) -> list[str]:
 def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str], card: dict,
                      float16: bool = False) -> dict:
     """Writes the decoder (or a list of them: an ensemble), the backbone, the vocabulary and the model card
-    (to any fsspec URL). `float16` stores the decoders' weights at half size (loaded back as float32)."""
+    (to any fsspec URL), and the backbone as TFLite too. `float16` stores the decoders' weights at half size
+    (loaded back as float32)."""
+    from altvoice.model.backbones import to_tflite
     from altvoice.model.decoder import build_caption_model, model_config
 
     decoders = decoders if isinstance(decoders, (list, tuple)) else [decoders]
@@ -49,6 +54,7 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
     card = {"format": FORMAT, **card, "decoder": model_config(decoders[0]), "decoders": files,
             "decoder_weights": "float16" if float16 else "float32",
             "vocabulary": {"file": VOCABULARY_FILE, "size": len(vocabulary)}}
+    card["backbone"] = {**card["backbone"], "tflite": BACKBONE_TFLITE}  # its sha256 below, once written
     with tempfile.TemporaryDirectory(prefix="altvoice-export-") as local:
         for decoder, name in zip(decoders, files):
             weights_only = build_caption_model(**model_config(decoder))  # keras would save the optimizer too
@@ -57,15 +63,30 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
             if float16:
                 halve(os.path.join(local, name))
         extractor.save_weights(os.path.join(local, BACKBONE_FILE))
+        with open(os.path.join(local, BACKBONE_TFLITE), "wb") as f:
+            f.write(to_tflite(extractor))
+        card["backbone"]["tflite_sha256"] = sha256(os.path.join(local, BACKBONE_TFLITE))
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
         with open(os.path.join(local, CARD_FILE), "w") as f:
             json.dump(card, f, indent=2)
         fs, path = fsspec.core.url_to_fs(export_dir)
         fs.makedirs(path, exist_ok=True)
-        for name in (*files, BACKBONE_FILE, VOCABULARY_FILE, CARD_FILE):  # the card last: it marks a whole export
+        for name in (*files, BACKBONE_FILE, BACKBONE_TFLITE, VOCABULARY_FILE, CARD_FILE):  # the card last: a whole export
             fs.put_file(os.path.join(local, name), f"{path.rstrip('/')}/{name}")
     return card
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_digest(path: str, expected: str | None) -> None:
+    """ValueError unless the file at `path` has the sha256 its card gives (None: an export from before
+    cards carried one). TFLite trusts its files: a truncated one can crash the process instead of raising."""
+    if expected and sha256(path) != expected:
+        raise ValueError(f"{os.path.basename(path)} does not match the sha256 in its model card: damaged or replaced")
 
 
 def halve(weights_file: str) -> None:
@@ -102,6 +123,7 @@ def add_classifier(model_dir: str, classifier: str, words: str, living: str, lic
             fs.put_file(source, target)
     card = read_card(model_dir)
     card["grounding"] = {**card.get("grounding", {}), **about, "classifier": CLASSIFIER_FILE,
+                         "classifier_sha256": sha256(classifier),
                          "object_words": OBJECT_WORDS_FILE, "living_words": LIVING_WORDS_FILE,
                          "licence_file": CLASSIFIER_LICENCE}
     write_card(model_dir, card)
@@ -128,16 +150,18 @@ def write_card(model_dir: str, card: dict) -> None:
 
 class Captioner:
     """Backbone + decoder(s) + vocabulary: images in, (caption, score) out. See `model.decoding` for the score.
-    With an object classifier, `describe_images` grounds the captions in its evidence (`model.grounding`)."""
+    With an object classifier, `describe_images` grounds the captions in its evidence (`model.grounding`).
+    `features` computes the backbone's features (model.backbones.TFLiteBackbone); without it, the keras
+    `extractor` does, and `extractor` may be None when `features` is given."""
 
     def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64,
-                 classifier=None, living: dict | None = None, detectors=None):
+                 classifier=None, living: dict | None = None, detectors=None, features=None):
         from altvoice.model.decoder import Decoder
         from altvoice.model.decoding import without_repeats
         from altvoice.model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
-        self.features = _traced_once(extractor, card["backbone"]["image_size"])
+        self.features = features or _traced_once(extractor, card["backbone"]["image_size"])
         self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
         self.step, self._start = (without_repeats(self.decoder.step, vocabulary) if card["decoding"].get("without_repeats")
                                   else (self.decoder.step, tuple))  # _start: the initial state's extra arrays
@@ -200,7 +224,7 @@ class Captioner:
             batch = np.stack(images[start : start + self.batch_size])
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
                 raise ValueError(f"images must be {self.image_size}x{self.image_size}x3 uint8, got {batch.shape[1:]}")
-            features = self.features(batch).numpy()
+            features = self.features(batch)
             state = self._start(self.decoder.encode(features))
             search = greedy_search if width == 1 else beam_search
             kwargs = {} if width == 1 else {"beam_width": width}
@@ -236,8 +260,9 @@ def _traced_once(extractor, size: int):
     it again for every new batch size (a second or two of CPU each time, e.g. a job's last, smaller batch)."""
     import tensorflow as tf
 
-    return tf.function(lambda images: extractor(images, training=False),
-                       input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
+    traced = tf.function(lambda images: extractor(images, training=False),
+                         input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
+    return lambda images: traced(images).numpy()
 
 
 def check_export(model_dir: str, card: dict) -> None:
@@ -251,6 +276,11 @@ def check_export(model_dir: str, card: dict) -> None:
             with fs.open(f"{path.rstrip('/')}/{name}", "rb") as f, h5py.File(f, "r") as weights:
                 if not len(weights.keys()):
                     raise ValueError(f"{name} holds no weights")
+        if "tflite" in card["backbone"]:
+            with tempfile.TemporaryDirectory(prefix="altvoice-check-") as local:
+                name = card["backbone"]["tflite"]
+                fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
+                check_digest(os.path.join(local, name), card["backbone"].get("tflite_sha256"))
         with fs.open(f"{path.rstrip('/')}/{VOCABULARY_FILE}", "rb") as f:
             words = len(f.read().decode("utf-8").splitlines())
     except (OSError, ValueError) as err:
@@ -262,26 +292,32 @@ def check_export(model_dir: str, card: dict) -> None:
 
 
 def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | None = None,
-                   grounding: bool = True) -> Captioner:
+                   grounding: bool = True, keras_backbone: bool = False, threads: int | None = None) -> Captioner:
     """Loads an export written by `export_captioner` (local or any fsspec URL); `flip_average` overrides
     the card's test-time augmentation setting (for measuring it); `grounding` False leaves out the
-    object classifier of an export that has one."""
-    from altvoice.model.backbones import build_feature_extractor
+    object classifier of an export that has one. The backbone runs as TFLite on `threads` threads when
+    the export has it and flip averaging is as exported; `keras_backbone` (or an override) loads the
+    keras extractor instead (Captioner.extractor, for training, ensembles and probes)."""
+    from altvoice.model.backbones import TFLiteBackbone, build_feature_extractor
     from altvoice.model.decoder import build_caption_model
 
     card = read_card(model_dir)
     files = card.get("decoders", [DECODER_FILE])
     grounded = grounding and "grounding" in card
+    backbone = card["backbone"]
+    flip_average = backbone.get("flip_average", False) if flip_average is None else flip_average
+    tflite = backbone.get("tflite") if flip_average == backbone.get("flip_average", False) and not keras_backbone else None
     with tempfile.TemporaryDirectory(prefix="altvoice-model-") as local:
         fs, path = fsspec.core.url_to_fs(model_dir)
         try:
-            for name in (*files, BACKBONE_FILE, VOCABULARY_FILE):
+            for name in (*files, tflite or BACKBONE_FILE, VOCABULARY_FILE):
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
-            backbone = card["backbone"]
-            if flip_average is None:
-                flip_average = backbone.get("flip_average", False)
-            extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average)
-            extractor.load_weights(os.path.join(local, BACKBONE_FILE))
+            if tflite:
+                check_digest(os.path.join(local, tflite), backbone.get("tflite_sha256"))
+            extractor, features = None, tflite and TFLiteBackbone(os.path.join(local, tflite), threads)
+            if not tflite:
+                extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average)
+                extractor.load_weights(os.path.join(local, BACKBONE_FILE))
             decoders = [build_caption_model(**card["decoder"]) for _ in files]  # dropout rates don't matter here
             for decoder, name in zip(decoders, files):
                 decoder.load_weights(os.path.join(local, name))
@@ -294,7 +330,7 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     if len(vocabulary) != card["vocabulary"]["size"]:
         raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {len(vocabulary)} words, the card says "
                          f"{card['vocabulary']['size']}; export it again")
-    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier, living, detectors)
+    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier, living, detectors, features)
 
 
 def load_grounding(model_dir: str, card: dict) -> tuple:
@@ -308,6 +344,7 @@ def load_grounding(model_dir: str, card: dict) -> tuple:
         fs, path = fsspec.core.url_to_fs(model_dir)
         for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, *([detectors] if detectors else [])):
             fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
+        check_digest(os.path.join(local, CLASSIFIER_FILE), card["grounding"].get("classifier_sha256"))
         classifier = ObjectClassifier(os.path.join(local, CLASSIFIER_FILE), os.path.join(local, OBJECT_WORDS_FILE))
         living = read_living_words(os.path.join(local, LIVING_WORDS_FILE))
         return classifier, living, detectors and WordDetectors.load(os.path.join(local, detectors))

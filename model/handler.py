@@ -29,15 +29,15 @@ class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
 
         from altvoice.model.export import load_captioner
 
-        if self._leave_cores:
-            threads = max(1, (os.cpu_count() or 1) - self._leave_cores)  # this worker's cores
+        # the cores this worker leaves TensorFlow and the TFLite backbone (None: their defaults)
+        threads = max(1, (os.cpu_count() or 1) - self._leave_cores) if self._leave_cores else None
+        if threads:
             try:
                 tf.config.threading.set_intra_op_parallelism_threads(threads)
                 tf.config.threading.set_inter_op_parallelism_threads(threads)
             except RuntimeError:  # TensorFlow already runs in this process: its threads stay as they are
                 pass
-
-        return load_captioner(self._model_dir, self._batch_size, grounding=self._grounding)
+        return load_captioner(self._model_dir, self._batch_size, grounding=self._grounding, threads=threads)
 
     def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
         pairs = isinstance(batch[0], tuple)

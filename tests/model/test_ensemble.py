@@ -55,7 +55,7 @@ def test_the_ensemble_averages_its_members_log_probabilities(trained, second, im
     members = [str(trained[0] / "export"), str(second)]
     card = ensemble.run(["--models", *members, "--output", str(tmp_path / "pair")])
     assert [m["model"] for m in card["ensemble"]] == members and card["metrics"] == {}
-    pair, loaded = load_captioner(str(tmp_path / "pair")), [load_captioner(m) for m in members]
+    pair, loaded = load_captioner(str(tmp_path / "pair"), keras_backbone=True), [load_captioner(m) for m in members]
     features = pair.extractor.predict_on_batch(np.stack(images))
     tokens = np.full(len(images), 2, np.int32)  # <start>
     log_probs, _ = pair.decoder.step(tokens, pair.decoder.encode(features))

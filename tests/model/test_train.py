@@ -38,7 +38,7 @@ def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prep
 
 def test_the_export_captions_raw_bytes_from_the_features_preprocess_made(trained, prepared, dataset):
     output, card = trained
-    captioner = load_captioner(str(output / "export"))
+    captioner = load_captioner(str(output / "export"), keras_backbone=True)
     files = [(dataset["root"] / "Images" / n).read_bytes() for n in dataset["dev"]]
     features = dict(read_records(prepared, "dev", lambda e: (e["image"].decode(), e["features"])))
     images = np.stack([decode_image(data, captioner.image_size) for data in files])
@@ -52,7 +52,7 @@ def test_the_export_captions_raw_bytes_from_the_features_preprocess_made(trained
 def test_flip_average_gives_an_export_that_averages_the_mirror_images_features(prepared, tmp_path, train_argv):
     card = train.run(train_argv(prepared, tmp_path / "run", "--epochs", "1", "--flip-average"))
     assert card["backbone"]["flip_average"] is True
-    extractor = load_captioner(str(tmp_path / "run" / "export")).extractor
+    extractor = load_captioner(str(tmp_path / "run" / "export"), keras_backbone=True).extractor
     plain = load_captioner(str(tmp_path / "run" / "export"), flip_average=False).extractor  # as trained
     images = np.random.default_rng(4).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     averaged = extractor.predict_on_batch(images)

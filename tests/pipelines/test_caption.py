@@ -436,6 +436,9 @@ def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tm
     (broken / "classifier.tflite").write_bytes(b"not a model")
     with pytest.raises(UsageError, match="grounding files"):
         caption(str(album), tmp_path / "o1", broken)
+    (broken / "classifier.tflite").write_bytes((grounded_model / "classifier.tflite").read_bytes()[:200_000])
+    with pytest.raises(UsageError, match="grounding files.*sha256"):  # TFLite itself could crash on it
+        caption(str(album), tmp_path / "o1", broken)
     (broken / "classifier.tflite").unlink()
     with pytest.raises(UsageError, match="grounding files"):
         caption(str(album), tmp_path / "o2", broken)

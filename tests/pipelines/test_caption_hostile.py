@@ -267,16 +267,17 @@ def test_10_an_output_that_cant_be_written_is_a_launch_error(tmp_path, tiny_mode
     assert (tmp_path / "file").read_text() == "not a folder"
 
 
-def test_10_a_damaged_export_stops_the_job_before_any_work(tmp_path, tiny_model):
+@pytest.mark.parametrize("name, reason", [("decoder.weights.h5", "truncated"), ("backbone.tflite", "sha256")])
+def test_10_a_damaged_export_stops_the_job_before_any_work(tmp_path, tiny_model, name, reason):
     import shutil
 
     damaged = tmp_path / "export"
     shutil.copytree(tiny_model, damaged)
-    weights = (damaged / "decoder.weights.h5").read_bytes()
-    (damaged / "decoder.weights.h5").write_bytes(weights[: len(weights) // 2])
+    weights = (damaged / name).read_bytes()
+    (damaged / name).write_bytes(weights[: len(weights) // 2])
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "red.jpg").write_bytes(jpeg(RED))
-    with pytest.raises(UsageError, match="damaged export.*truncated"):
+    with pytest.raises(UsageError, match=f"damaged export.*{reason}"):
         run_cli("--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--model", str(damaged))
     assert not (tmp_path / "out").exists()
 
