@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/caption_profile.py [--images 300] [--tts piper]
 
-CPU-seconds (user + system of the whole process, every thread) per photo for each stage of
-`altvoice caption` with the bundled model, TensorFlow on one thread as in a caption worker that
+CPU-seconds (user + system of the whole process, every thread, and its children) per photo for each stage of
+`altvoice caption` with the bundled model, TensorFlow and TFLite on one thread as in a caption worker that
 speaks with a local voice: reading the files, decoding them (to 160 and 224 pixels), the backbone
 with and without flip averaging, the object classifier and word detectors, the five decoders'
 beam search against one decoder's, grounding (its checks, re-decodings and confidence), and speech
@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -25,11 +24,17 @@ from bench.caption_throughput import image_folder, measure  # noqa: E402
 from bench.common import save, table  # noqa: E402
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (espeak-ng runs as one)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def cpu(fn, *args):
-    """(result, CPU-seconds of this process) of one call."""
-    start = time.process_time()
+    """(result, CPU-seconds of this process and its children) of one call."""
+    start = cpu_seconds()
     result = fn(*args)
-    return result, time.process_time() - start
+    return result, cpu_seconds() - start
 
 
 def stages(folder: str, batch: int, tts: str) -> dict:
@@ -40,13 +45,18 @@ def stages(folder: str, batch: int, tts: str) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from altvoice.images import decode_sizes
+    from altvoice.model.backbones import TFLiteBackbone, to_tflite
     from altvoice.model.decoder import Decoder
     from altvoice.model.decoding import beam_search, without_repeats
     from altvoice.model.export import BUNDLED_MODEL, load_captioner
     from altvoice.tts import get_synthesizer
 
-    (model, flipless), load = cpu(lambda: (load_captioner(BUNDLED_MODEL, batch),
-                                           load_captioner(BUNDLED_MODEL, batch, flip_average=False)))
+    model, load = cpu(lambda: load_captioner(BUNDLED_MODEL, batch, threads=1))
+    graph = load_captioner(BUNDLED_MODEL, batch, keras_backbone=True)  # the backbone as TensorFlow's graph
+    with tempfile.TemporaryDirectory() as work:  # one pass, no flip averaging, as TFLite too
+        with open(os.path.join(work, "flipless.tflite"), "wb") as f:
+            f.write(to_tflite(load_captioner(BUNDLED_MODEL, flip_average=False).extractor))
+        flipless = TFLiteBackbone(os.path.join(work, "flipless.tflite"), threads=1)
     names = sorted(os.listdir(folder))
     count = len(names)
     data, read = cpu(lambda: [open(os.path.join(folder, n), "rb").read() for n in names])
@@ -61,34 +71,40 @@ def stages(folder: str, batch: int, tts: str) -> dict:
         fn(batches[-1])
         return cpu(lambda: [fn(b) for b in batches])
 
-    features, backbone = warm(lambda b: model.features(pixels[b]).numpy())
+    features, backbone = warm(lambda b: model.features(pixels[b]))
     features = np.concatenate(features)
-    _, backbone_flipless = warm(lambda b: flipless.features(pixels[b]).numpy())
+    _, backbone_flipless = warm(lambda b: flipless(pixels[b]))
+    _, backbone_graph = warm(lambda b: graph.features(pixels[b]))
     _, classifier = cpu(lambda: [model.classifier.classify(objects[b]) for b in batches])
     _, detectors = cpu(lambda: [model.detectors(features[b]) for b in batches])
     _, five = warm(lambda b: beam_search(model.step, model._start(model.decoder.encode(features[b])),
                                          settings["max_tokens"], settings["beam_width"], settings["alpha"]))
     _, single = warm(lambda b: beam_search(one_step, one_start(one.encode(features[b])),
                                            settings["max_tokens"], settings["beam_width"], settings["alpha"]))
+    searched = [(beam_search(model.step, state, settings["max_tokens"], settings["beam_width"], settings["alpha"]),
+                 state, model.classifier.evidence(objects[b], model.detectors(features[b])))
+                for b in batches for state in [model._start(model.decoder.encode(features[b]))]]
+    _, grounding = cpu(lambda: [model._ground(list(found), state, evidence, None, None, None)
+                                for found, state, evidence in searched])
     described, describe = cpu(lambda: [g for b in batches for g in model.describe_images(pixels[b], objects[b])])
-    grounding = describe - backbone - classifier - detectors - five
     sentences = sorted({g.caption for g in described if g.caption})
     per_photo = {
-        "read": read, "decode (160 and 224 px)": decode, "backbone, flip-averaged (the model's)": backbone,
-        "backbone, one pass (no flip averaging)": backbone_flipless, "object classifier (TFLite)": classifier,
+        "read": read, "decode (160 and 224 px)": decode, "backbone, flip-averaged, TFLite (the model's)": backbone,
+        "backbone, one pass (no flip averaging), TFLite": backbone_flipless,
+        "backbone, flip-averaged, TensorFlow graph (before)": backbone_graph, "object classifier (TFLite)": classifier,
         "word detectors": detectors, "beam search, five decoders (the model's)": five,
         "beam search, one decoder": single, "grounding: checks, re-decodings, confidence": grounding,
         "describe in all (backbone, classifier, detectors, search, grounding)": describe,
     }
-    result = {name: round(seconds / count, 4) for name, seconds in per_photo.items()}
-    result["load both models (s, once)"] = round(load, 2)
+    result = {name: round(seconds / count, 5) for name, seconds in per_photo.items()}
+    result["load the model (CPU-s, once)"] = round(load, 2)
     result["distinct sentences"] = len(sentences)
     for backend in dict.fromkeys([tts, "espeak"]):
         synthesizer = get_synthesizer(backend)
         synthesizer.use_threads(1)
         synthesizer.synthesize(sentences[0])
         _, seconds = cpu(lambda: [synthesizer.synthesize(s) for s in sentences])
-        result[f"speech, {backend}, per sentence"] = round(seconds / len(sentences), 4)
+        result[f"speech, {backend}, per sentence"] = round(seconds / len(sentences), 5)
     return result
 
 

@@ -14,8 +14,8 @@
             classifier and word detectors) and with `--grounding off`, alternately, twice each.
   plain     with --plain-images N: the pipeline and bench/plain_loop.py (the loop a user could write
             with altvoice's API: describe in batches of 64, speak each caption in turn, write),
-            alternately, twice each, each in a fresh process with fresh outputs: wall seconds
-            (start-up included), photos/s and CPU-seconds per photo (user + system, from wait4).
+            alternately, three times each (--rounds), each in a fresh process with fresh outputs: wall seconds
+            (start-up included), photos/s and CPU-seconds per photo (user + system, from wait4), medians.
             With --baseline REV, the job as it was at git revision REV runs alongside (from a worktree of
             REV, its own bundled model), and the captions of every job run are compared with it.
 """
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,9 +164,9 @@ def alt_texts(output: str) -> dict:
         return {entry["image"]: entry.get("alt_text") for entry in map(json.loads, f)}
 
 
-def compare_plain_loop(count: int, model: str, tts: str, baseline: str | None = None) -> dict:
+def compare_plain_loop(count: int, model: str, tts: str, baseline: str | None = None, rounds: int = 3) -> dict:
     """The caption job against the plain loop (and the job at git revision `baseline`) on the same
-    photos, alternated, twice each."""
+    photos, alternated, `rounds` runs each; rates and CPU-seconds are each side's medians."""
     job = ["caption", "--tts", tts]
     commands = {
         "job": lambda folder, out: [sys.executable, "-m", "altvoice.cli", *job, "--model", model,
@@ -181,7 +182,7 @@ def compare_plain_loop(count: int, model: str, tts: str, baseline: str | None = 
             commands["baseline"] = lambda folder, out: [sys.executable, "-c", OTHER_CHECKOUT, old, *job,
                                                         "--input", folder, "--output", out]
         try:
-            for run in range(2):
+            for run in range(rounds):
                 for name, command in commands.items():
                     out = os.path.join(work, f"out_{name}_{run}")
                     wall, cpu, peak = measure(command(folder, out))
@@ -200,8 +201,8 @@ def compare_plain_loop(count: int, model: str, tts: str, baseline: str | None = 
         del r["alt_texts"]
     result["runs"] = runs
     for name, r in runs.items():
-        result[f"{name}_images_per_s"] = round(count / min(x["wall_s"] for x in r), 2)
-        result[f"{name}_cpu_s_per_image"] = round(min(x["cpu_s"] for x in r) / count, 3)
+        result[f"{name}_images_per_s"] = round(count / statistics.median(x["wall_s"] for x in r), 2)
+        result[f"{name}_cpu_s_per_image"] = round(statistics.median(x["cpu_s"] for x in r) / count, 3)
     result["job_vs_loop_images_per_s"] = round(result["job_images_per_s"] / result["loop_images_per_s"], 3)
     result["job_vs_loop_cpu_per_image"] = round(result["job_cpu_s_per_image"] / result["loop_cpu_s_per_image"], 3)
     if baseline:
@@ -227,12 +228,14 @@ def main():
     parser.add_argument("--plain-images", type=int, default=0, help="compare the job with the plain loop on N "
                         "images (and run nothing else)")
     parser.add_argument("--baseline", help="with --plain-images: also run the job as it was at this git revision")
+    parser.add_argument("--rounds", type=int, default=3, help="with --plain-images: runs of each side")
     args = parser.parse_args()
     results = {"images": args.images, "tts": args.tts, "model": os.path.basename(args.model), "cpus": os.cpu_count()}
     if args.plain_images:
-        results = compare_plain_loop(args.plain_images, args.model, args.tts, args.baseline)
+        results = compare_plain_loop(args.plain_images, args.model, args.tts, args.baseline, args.rounds)
         print(table([("measure", "value"), *results.items()]))
-        print("results in", save(f"caption_vs_plain_loop_{args.tts}", results))
+        name = f"caption_vs_plain_loop_{args.tts}" + (f"_and_{args.baseline}" if args.baseline else "")
+        print("results in", save(name, results))
         return
     if args.grounding_images:
         results = compare_grounding(args.grounding_images, args.model, args.tts)

@@ -12,6 +12,7 @@ published in 2024 (this machine is offline: verify them before quoting); each is
 import argparse
 import json
 import os
+import statistics
 import sys
 from typing import NamedTuple
 
@@ -40,12 +41,12 @@ class Worker(NamedTuple):
 
 
 def measured(results_file: str) -> tuple[float, float]:
-    """(CPU-seconds per photo, utilisation) of the caption job's cheapest run in a bench results file."""
+    """(CPU-seconds per photo, utilisation) of the caption job in a bench results file: its runs' medians."""
     with open(results_file) as f:
         results = json.load(f)
-    cores = results.get("cpus", 2)
-    run = min(results["runs"]["job"], key=lambda r: r["cpu_s"])
-    return run["cpu_s"] / results["images"], run["cpu_s"] / (run["wall_s"] * cores)
+    cpu = statistics.median(r["cpu_s"] for r in results["runs"]["job"])
+    wall = statistics.median(r["wall_s"] for r in results["runs"]["job"])
+    return cpu / results["images"], cpu / (wall * results["cpus"])
 
 
 def photos_per_worker_hour(cpu_s_per_photo: float, utilisation: float, vcpu_speed: float, worker: Worker) -> float:
