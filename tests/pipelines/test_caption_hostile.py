@@ -290,8 +290,9 @@ def test_10_ctrl_c_is_one_sentence_and_a_rerun_finishes(tmp_path, tiny_model):
 
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
-    for i in range(30):
-        (folder / f"{i:02d}.png").write_bytes(encode(scene_image((i * 8, 200 - i * 5, 90)), "PNG"))
+    count = 200  # enough that the run is still going when the second record appears
+    for i in range(count):
+        (folder / f"{i:03d}.png").write_bytes(encode(scene_image((i * 8 % 256, (200 - i * 5) % 256, 90)), "PNG"))
     command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", str(folder), "--output", str(out),
                "--model", str(tiny_model), "--tts", "espeak", "--batch-size", "2"]
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -303,7 +304,7 @@ def test_10_ctrl_c_is_one_sentence_and_a_rerun_finishes(tmp_path, tiny_model):
     assert run.returncode == 130 and stderr.splitlines()[-1].endswith("run the same command again to finish")
     assert "Traceback" not in stderr
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    assert len(list(out.glob("*.png.json"))) == 30 and not list(out.glob(".altvoice-tmp-*"))
+    assert len(list(out.glob("*.png.json"))) == count and not list(out.glob(".altvoice-tmp-*"))
 
 
 def test_10_a_full_disk_is_one_sentence(tmp_path, tiny_model):
