@@ -295,7 +295,12 @@ def test_10_ctrl_c_is_one_sentence_and_a_rerun_finishes(tmp_path, tiny_model):
         (folder / f"{i:03d}.png").write_bytes(encode(scene_image((i * 8 % 256, (200 - i * 5) % 256, 90)), "PNG"))
     command = [sys.executable, "-m", "altvoice.cli", "caption", "--input", str(folder), "--output", str(out),
                "--model", str(tiny_model), "--tts", "espeak", "--batch-size", "2"]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def as_from_a_terminal():  # Ctrl-C neither ignored nor blocked, whatever earlier tests left in this process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=as_from_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*.png.json"))) < 2:
         time.sleep(0.05)
