@@ -314,10 +314,11 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
                 fs.get_file(f"{path.rstrip('/')}/{name}", os.path.join(local, name))
             if tflite:
                 check_digest(os.path.join(local, tflite), backbone.get("tflite_sha256"))
-            extractor, features = None, tflite and TFLiteBackbone(os.path.join(local, tflite), threads)
-            if not tflite:
+                extractor, features = None, TFLiteBackbone(os.path.join(local, tflite), threads)
+            else:
                 extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average)
                 extractor.load_weights(os.path.join(local, BACKBONE_FILE))
+                features = None
             decoders = [build_caption_model(**card["decoder"]) for _ in files]  # dropout rates don't matter here
             for decoder, name in zip(decoders, files):
                 decoder.load_weights(os.path.join(local, name))
