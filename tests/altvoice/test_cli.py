@@ -75,3 +75,20 @@ def test_exit_status_says_when_images_failed(tmp_path, tiny_model):
     run = altvoice("caption", "--input", str(folder), "--output", str(tmp_path / "out"), "--model", str(tiny_model),
                    "--tts", "none")
     assert run.returncode == 3 and "1 failed" in run.stderr and "1 not an image" in run.stderr
+
+
+def test_a_job_run_in_process_gives_ctrl_c_back(tmp_path):
+    import signal
+
+    from altvoice import cli
+
+    assert cli.main(["caption", "--input", str(tmp_path / "nosuchdir"), "--output", str(tmp_path / "out")]) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_console_script_runs_exit_handlers_and_flushes_before_it_exits(tmp_path):
+    code = ("import atexit, sys; from altvoice import cli; atexit.register(print, 'exit handler ran'); "
+            "sys.argv = ['altvoice', '--version']; cli.entry()")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.splitlines() == [run.stdout.splitlines()[0], "exit handler ran"]
+    assert run.stdout.startswith("altvoice ")

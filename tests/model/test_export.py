@@ -108,11 +108,12 @@ class BatchSizes(CaptionModelHandler):
         return [PredictionResult(image, len(batch)) for image in batch]
 
 
-def test_run_inference_gets_full_batches_not_a_ramp_from_one(export_dir, images):
-    arrays = list(images.values())[:2] * 5  # 10 images, batches of 4
+def test_run_inference_batches_double_from_an_eighth_then_stay_full(export_dir, images):
+    arrays = list(images.values())[:2] * 25  # 50 images, batches of up to 16
     with test_pipeline.TestPipeline() as p:
-        sizes = p | beam.Create(arrays, reshuffle=False) | RunInference(BatchSizes(str(export_dir), batch_size=4))
-        assert_that(sizes | beam.Map(lambda result: result.inference), equal_to([4] * 8 + [2] * 2))
+        sizes = p | beam.Create(arrays, reshuffle=False) | RunInference(BatchSizes(str(export_dir), batch_size=16))
+        assert_that(sizes | beam.Map(lambda result: result.inference),
+                    equal_to([2] * 4 + [4] * 4 + [8] * 8 + [16] * 32 + [2] * 2))  # the first size twice
 
 
 def test_captioner_refuses_arrays_of_the_wrong_size(loaded):
