@@ -5,16 +5,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng sox libsox-fmt-mp3
+# For the review page's browser tests only (not in the worker image): headless Chromium, and
+# Debian's node and npm where none is on PATH (a NodeSource nodejs conflicts with them).
+TEST_APT_PACKAGES := chromium chromium-driver $(if $(shell command -v npm),,nodejs npm)
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
 .PHONY: setup system test demo clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) $(AXE)
 
-# Debian packages for the offline espeak voice and audio conversion (skipped when already there).
+# Debian packages for the offline espeak voice, audio conversion and the browser tests' headless
+# Chromium (skipped when already there).
 system:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	@if ! dpkg -s $(APT_PACKAGES) $(TEST_APT_PACKAGES) >/dev/null 2>&1; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) $(TEST_APT_PACKAGES); \
 	fi
 
 $(STAMP): setup.py requirements.lock requirements-dev.lock
@@ -22,6 +29,11 @@ $(STAMP): setup.py requirements.lock requirements-dev.lock
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# axe-core, the accessibility checker that the browser tests inject into pages.
+$(AXE): Makefile | system
+	npm install --prefix $(VENV)/npm --no-audit --no-fund axe-core@$(AXE_VERSION)
 	touch $@
 
 test: setup

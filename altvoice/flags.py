@@ -46,6 +46,9 @@ def shared(parser) -> None:
     parser.add_argument("--output", help="output directory (local path or gs://...)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=None,
                         help="images per model call (default 64)")
+    parser.add_argument("--corrections", default=None, help="corrections.jsonl files from the review page, "
+                        "comma-separated: caption writes their alt texts and decisions into the records, speaks them "
+                        "and keeps them in later runs; preprocess adds their alt texts as training captions")
 
 
 def preprocess(parser) -> None:
@@ -100,6 +103,8 @@ def caption(parser) -> None:
                         help="also write a copy of each JPEG/PNG with the alt text in its XMP")
     parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                         help="beam search width (default: the model's; 1 = greedy)")
+    parser.add_argument("--review", action="store_true", help="then write the review page, review/index.html "
+                        "at the output root (as `altvoice review OUTPUT`)")
     parser.add_argument("--prune", action="store_true", help="delete the outputs (record, audio, tagged copy) "
                         "of images no longer in the source; without it they are only listed in the manifest")
     parser.add_argument("--max-file-mb", "--max_file_mb", dest="max_file_mb", type=float, default=128,
@@ -223,6 +228,20 @@ class EvaluateOptions:
 
 
 
+def review(parser) -> None:
+    """Flags of `altvoice review` (besides --output, the caption run's output folder)."""
+    parser.add_argument("--images-from", "--images_from", dest="images_from", default=None,
+                        help="where the images are, for thumbnails (default: the input the records name)")
+    parser.add_argument("--remake-thumbnails", "--remake_thumbnails", dest="remake_thumbnails", action="store_true",
+                        help="remake thumbnails that exist for the same version of an image")
+
+
+def _review_help(parser) -> None:
+    parser.add_argument("--output", help="OUTPUT: the output folder of an `altvoice caption` run (also the first "
+                        "argument: altvoice review OUTPUT)")
+    review(parser)
+
+
 def demo(parser) -> None:
     """Flags of `altvoice demo`."""
     parser.add_argument("--output", default="demo-output", help="where the demo writes (default ./demo-output)")
@@ -232,5 +251,5 @@ def demo(parser) -> None:
 
 JOB_FLAGS = {"preprocess": (shared, preprocess), "caption": (shared, caption), "train": (TrainOptions._add_argparse_args,),
              "ensemble": (EnsembleOptions._add_argparse_args,), "evaluate": (EvaluateOptions._add_argparse_args,),
-             "demo": (demo,)}
-BEAM_JOBS = ("preprocess", "caption")  # the jobs that also take Beam's pipeline options
+             "review": (_review_help,), "demo": (demo,)}
+BEAM_JOBS = ("preprocess", "caption", "review")  # the jobs that also take Beam's pipeline options

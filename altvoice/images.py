@@ -188,3 +188,19 @@ def decode_sizes(
         return [np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box), dtype=np.uint8) for size in sizes]
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise ImageError("corrupt_image", f"cannot decode image: {err}") from None
+
+
+def thumbnail(data: bytes, size: int, max_pixels: int = MAX_PIXELS) -> tuple[bytes, int, int]:
+    """(JPEG bytes, width, height) of the image shrunk to fit `size` pixels square, aspect kept,
+    or ImageError; the same limits as decoding for captions."""
+    image = open_image(data, max_pixels)
+    try:
+        if image.format in ("JPEG", "MPO"):
+            image.draft("RGB", (size, size))
+        image = _prepare(image, size)[0]
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=80, optimize=True)
+        return out.getvalue(), image.width, image.height
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise ImageError("corrupt_image", f"cannot decode image: {err}") from None

@@ -52,3 +52,10 @@ def raw(wire: str) -> str:
 def described(wire: str) -> dict:
     """{'image': printable name} plus 'image_raw' (its bytes, percent-encoded) when they differ."""
     return {"image": to_os(wire)} if is_utf8(wire) else {"image": printable(wire), "image_raw": raw(wire)}
+
+
+def wire_name(line: dict) -> str:
+    """The wire form of the image a record, manifest or error line names (`image_raw` when present)."""
+    if "image_raw" in line:
+        return to_wire(os.fsdecode(urllib.parse.unquote_to_bytes(line["image_raw"])))
+    return line["image"]

@@ -9,7 +9,6 @@ import hashlib
 import json
 import posixpath
 import re
-import time
 
 import apache_beam as beam
 import fsspec
@@ -24,11 +23,13 @@ from altvoice.flags import UsageError, parse_tts_options
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_wire
 from altvoice.outputs import remove_leftovers
-from altvoice.pipelines.caption_checks import (check_grounding, check_inputs, check_job_files, check_writable,
-                                               read_text, relative_inside, source_id)
+from altvoice.pipelines.caption_checks import (check_grounding, check_inputs, check_job_files,
+                                               check_review_folder, check_writable, read_text, relative_inside,
+                                               source_id)
+from altvoice.pipelines.caption_corrections import apply_corrections
 from altvoice.pipelines.caption_outputs import WRITERS, IgnoreOwn, SkipDone, WriteOutputs
 from altvoice.pipelines.features import FAILED, DecodeImage
-from altvoice.pipelines.options import CaptionOptions, job_pipeline_options
+from altvoice.pipelines.options import CaptionOptions, beam_flags, job_pipeline_options, run_pipeline
 from altvoice.pipelines.read_images import LISTED, SKIPPED, UP_TO_DATE, ReadImages
 from altvoice.pipelines.source_changes import FindRemoved
 from altvoice.progress import ShowProgress
@@ -77,6 +78,7 @@ class Settings:
         self.limits = Limits(max_file_bytes=int(opts.max_file_mb * (1 << 20)))
         self.source = source_id(opts.input)
         self.exclude, self.pattern = None, None
+        self.correction_errors = []  # lines of --corrections that could not be used (set at launch)
         if any(c in self.output_root for c in "*?["):
             raise UsageError(f"the output folder {self.output_root} has * ? or [ in its name, which Beam's file "
                              "writes read as a pattern: choose an --output without them")
@@ -126,7 +128,8 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
                                                  shard_name_template="")
     )
-    errors = (images["errors"], decoded[ERRORS], written[ERRORS]) | "AllErrors" >> beam.Flatten()
+    corrections = p | "CorrectionErrors" >> beam.Create(settings.correction_errors)
+    errors = (images["errors"], decoded[ERRORS], written[ERRORS], corrections) | "AllErrors" >> beam.Flatten()
     _ = errors | "WriteErrors" >> WriteErrors(f"{root}/errors")
     return settings
 
@@ -140,18 +143,25 @@ def run(argv=None, wait: bool = True) -> dict | None:
     settings = Settings(opts)
     check_writable(settings.output_root)
     check_job_files(settings.output_root)
+    if opts.review:
+        check_review_folder(settings.output_root)
     removed = remove_leftovers(settings.output_root)
     if removed:
         log.info("removed %d temp files and folders left by an interrupted run", removed)
-    start = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, opts, settings)
-    if not wait:
-        pipeline.run()
+    for path in [path.strip() for path in (opts.corrections or "").split(",") if path.strip()]:
+        applied, errors = apply_corrections(settings.output_root, path)
+        settings.correction_errors += errors
+        log.info("%s: %d images corrected%s", path, applied,
+                 f", {len(errors)} lines not used (errors.jsonl says why)" if errors else "")
+    seconds = run_pipeline(options, lambda p: build_pipeline(p, opts, settings), wait)
+    if seconds is None:
         return None
-    pipeline.run().wait_until_finish()
     counts = manifest_counts(settings.output_root)
-    log.info("%s", summary(counts, time.monotonic() - start, settings.output_root))
+    log.info("%s", summary(counts, seconds, settings.output_root))
+    if opts.review:  # the same runner and Beam options as this job
+        from altvoice.pipelines import review
+
+        review.run(["--output", settings.output_root, *beam_flags(argv, CaptionOptions)])
     return counts
 
 

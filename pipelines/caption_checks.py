@@ -88,6 +88,16 @@ def check_job_files(root: str) -> None:
                              "--output (the job writes its own there)")
 
 
+def check_review_folder(root: str) -> None:
+    """With --review: a review/ folder that is not the page's own stops the run before any work."""
+    from altvoice.review import check_ours
+
+    try:
+        check_ours(root)
+    except ValueError as err:
+        raise UsageError(f"--review: {err}") from None
+
+
 def check_grounding(model_dir: str, card: dict) -> None:
     """Loads the export's grounding files once at launch: a missing or damaged one is a UsageError."""
     from altvoice.model.export import load_grounding

@@ -96,3 +96,24 @@ class ReadSplit(beam.DoFn):
         for name in names:
             if name:
                 yield name, split
+
+
+class ReadCorrections(beam.DoFn):
+    """A corrections.jsonl path (the review page's) -> (image, human alt text): extra captions of the
+    image of that name under --images. Lines without an alt text add nothing; unusable lines and an
+    unreadable file are error records."""
+
+    def process(self, path):
+        from altvoice.corrections import STAGE, read_corrections
+
+        try:
+            found, errors = read_corrections(path)
+        except OSError as err:
+            yield tagged_error(path, STAGE, "unreadable_corrections", f"cannot read {path}: {err}")
+            return
+        for error in errors:
+            yield tagged_error(error["image"], STAGE, error["kind"], f"{path}: {error['reason']}")
+        for image, correction in found.items():
+            if correction.alt_text:
+                beam.metrics.Metrics.counter("altvoice", "correction_captions").inc()
+                yield image, correction.alt_text

@@ -3,17 +3,21 @@ tagged copies, never replacing a file it did not make (see altvoice.outputs)."""
 import collections
 import datetime
 import json
+import os
 import posixpath
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
+import fsspec
 from apache_beam.transforms.window import GlobalWindows
 
 from altvoice.errors import ERRORS, error_record
 from altvoice.names import described, to_os, to_wire
 from altvoice.outputs import alt_text, atomic_write, claimed, exists, output_paths, read_record, same_source
+from altvoice.sources import is_local
 from altvoice.pipelines.read_images import IGNORED, UP_TO_DATE
+from altvoice.review import PAGE_FILES
 from altvoice.xmp import UnsupportedFormat, embed_alt_text
 
 OWN_SUFFIXES = (".json", ".jsonl", ".wav", ".mp3", ".ogg")
@@ -37,9 +41,17 @@ def copy_path(settings, relpath: str) -> str:
     return f"{settings.output_root}/{stem}{ALT_COPY}{ext}"
 
 
+def human_correction(record: dict | None) -> dict | None:
+    """A reviewer's correction kept in a record (see altvoice.corrections), without its pending mark."""
+    block = (record or {}).get("correction")
+    if not isinstance(block, dict) or not isinstance(block.get("alt_text"), str):
+        return None
+    return {key: value for key, value in block.items() if key != "pending"}
+
+
 class IgnoreOwn:
-    """Picklable listing filter: the job's records, audio and manifests, and the output folder when
-    it lies inside the input, are never inputs."""
+    """Picklable listing filter: the job's records, audio and manifests, the review page's thumbnails,
+    and the output folder when it lies inside the input, are never inputs."""
 
     def __init__(self, settings):
         self.exclude = settings.exclude
@@ -47,7 +59,7 @@ class IgnoreOwn:
     def __call__(self, name: str) -> bool:
         if self.exclude and (name == self.exclude or name.startswith(self.exclude + "/")):
             return True
-        return name.lower().endswith(OWN_SUFFIXES)
+        return name.lower().endswith(OWN_SUFFIXES) or bool(PAGE_FILES.match(name))
 
 
 class SkipDone:
@@ -79,8 +91,12 @@ class SkipDone:
         record = read_record(paths["json"])
         if not record or record.get("model_id") != s.model_id or record.get("voice") != s.voice_id:
             return False
+        if (record.get("correction") or {}).get("pending"):  # a reviewer's correction, not yet spoken
+            return False
         if not same_source(record.get("source"), stamp, content_hash):
             return False
+        if record.get("alt_text") == "" and human_correction(record):  # rejected: no audio, no tagged copy
+            return True
         if paths["audio"] and (record.get("audio") != base_name(paths["audio"]) or not exists(paths["audio"])):
             return False
         if s.embed and record.get("embed") != UNSUPPORTED:
@@ -188,8 +204,9 @@ class WriteOutputs(beam.DoFn):
     def _write(self, relpath, stamp, data, found, spoken: list):
         s = self.settings
         paths = output_paths(s.output_root, relpath, s.extension)
-        text, failures = alt_text(found.caption), []
         old = read_record(paths["json"])
+        human = human_correction(old)
+        text, failures = human["alt_text"] if human else alt_text(found.caption), []
         if old is None and exists(paths["json"]):
             failures.append(error_record(relpath, "write", "output_exists", f"{paths['json']} exists and is not "
                                          "an altvoice record: not overwritten, image not captioned"))
@@ -202,25 +219,35 @@ class WriteOutputs(beam.DoFn):
         if found.grounding != "off":
             record.update(grounding=found.grounding, objects=found.objects, confidence=found.confidence,
                           needs_review=found.needs_review)
-        targets = {"audio": paths["audio"] if self.synthesizer else None,
-                   "copy": copy_path(s, relpath) if s.embed and data is not None else None}
+        if human:  # kept across runs, models and --force: the model never overwrites a person's text
+            record.update(alt_text_source="human", correction=human,
+                          needs_review=human.get("decision") == "rejected" and not text)
+        targets = {"audio": paths["audio"] if self.synthesizer and text else None,
+                   "copy": copy_path(s, relpath) if s.embed and data is not None and text else None}
         for key, url in targets.items():
             if url and base_name(url) not in claimed(old) and exists(url):
                 stage = "speech" if key == "audio" else "embed"
                 failures.append(error_record(relpath, stage, "output_exists", f"{url} exists and was not written "
                                              "by altvoice: not overwritten"))
                 targets[key] = None
-        new = {base_name(u) for u in targets.values() if u} - claimed(old)
+        kept = claimed(old)
+        if human and not text and paths["audio"] and (old or {}).get("audio") == base_name(paths["audio"]):
+            failures += self._remove_audio(relpath, paths["audio"])
+            kept -= {base_name(paths["audio"])}
+        new = {base_name(u) for u in targets.values() if u} - kept
         try:
             if new:  # an intent record first: a run killed before the final record still owns these files
-                record["claims"] = sorted(claimed(old) | new)
-                atomic_write(paths["json"], json.dumps({**described(relpath), "claims": record["claims"]}).encode())
+                record["claims"] = sorted(kept | new)
+                intent = {**described(relpath), "claims": record["claims"]}
+                if human:  # and still holds the reviewer's correction, pending
+                    intent["correction"] = old["correction"]
+                atomic_write(paths["json"], json.dumps(intent).encode())
             if targets["audio"]:
                 failures += self._speak(relpath, text, targets["audio"], record, spoken)
             if targets["copy"]:
                 failures += self._embed(relpath, data, text, targets["copy"], record)
             made = {record["audio"], record.get("tagged_copy")} - {None}
-            record["claims"] = sorted(claimed(old) | made)  # a claimed file that was not written is not kept
+            record["claims"] = sorted(kept | made)  # a claimed file that was not written is not kept
             atomic_write(paths["json"], json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
         except OSError as err:
             failures.append(error_record(relpath, "write", "write_failed", f"record not written: {err}"))
@@ -241,6 +268,17 @@ class WriteOutputs(beam.DoFn):
         record["audio"] = base_name(url)
         return []
 
+    @staticmethod
+    def _remove_audio(relpath: str, url: str) -> list:
+        """The job's audio of an alt text a reviewer rejected (and gave no other): no file says it."""
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+            if fs.isfile(path) and not (is_local(fs) and os.path.islink(path)):
+                fs.rm_file(path)
+        except OSError as err:
+            return [error_record(relpath, "speech", "audio_remove_failed", f"{url}: {err}")]
+        return []
+
     def _embed(self, relpath: str, data: bytes, text: str, url: str, record: dict) -> list:
         try:
             atomic_write(url, embed_alt_text(data, text))
@@ -257,5 +295,6 @@ class WriteOutputs(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, failure)
         written = record is not None
         status = "written" if written and not failures else ("partial" if written else "failed")
+        needs_review = record.get("needs_review", found.needs_review) if written else found.needs_review
         yield {**described(relpath), "status": status, "caption": found.caption, "alt_text": text,
-               "audio": record["audio"] if written else None, "needs_review": found.needs_review}
+               "audio": record["audio"] if written else None, "needs_review": needs_review}

@@ -39,6 +39,40 @@ class CaptionOptions(JobOptions):
         flags.caption(parser)
 
 
+class ReviewOptions(JobOptions):
+    """Flags of `altvoice review`."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.review(parser)
+
+
+def run_pipeline(options: PipelineOptions, build, wait: bool = True) -> float | None:
+    """Builds a job's pipeline with `build(pipeline)` and runs it; the seconds it took, or None with
+    `wait=False` (Flex Templates hand the pipeline to the runner and must not wait)."""
+    import time
+
+    import apache_beam as beam
+
+    start = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline)
+    if not wait:
+        pipeline.run()
+        return None
+    pipeline.run().wait_until_finish()
+    return time.monotonic() - start
+
+
+def beam_flags(argv, job_options: type) -> list[str]:
+    """The Beam pipeline options of a command line: what is left once the job's own flags are taken."""
+    import argparse
+
+    job = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    add_job_flags(job, job_options)
+    return job.parse_known_args(list(argv or []))[1]
+
+
 def job_pipeline_options(argv, job_options: type) -> PipelineOptions:
     """Beam options for a job, once every flag of `argv` is known: the job's own or a Beam pipeline
     option (else UsageError, with a did-you-mean). With no --runner, Beam's

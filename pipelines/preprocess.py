@@ -23,7 +23,7 @@ from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.flags import UsageError, require
 from altvoice.model.backbones import get_backbone, imagenet_weights_problem
-from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadSplit
+from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadCorrections, ReadSplit
 from altvoice.pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
 from altvoice.pipelines.options import PreprocessOptions, job_pipeline_options
 from altvoice.pipelines.read_images import ReadImages
@@ -39,6 +39,11 @@ LAUNCH_FILE = "launch.json"  # the flags of a run that did not wait for its pipe
 def caption_files(opts) -> list[str]:
     """The --captions files (a comma-separated list)."""
     return [path.strip() for path in opts.captions.split(",") if path.strip()]
+
+
+def correction_files(opts) -> list[str]:
+    """The --corrections files (review pages' corrections.jsonl): their alt texts are extra captions."""
+    return [path.strip() for path in (opts.corrections or "").split(",") if path.strip()]
 
 
 def split_files(opts) -> dict:
@@ -161,7 +166,13 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
         | "GroupSplits" >> beam.GroupByKey()
         | "AssignSplit" >> beam.ParDo(AssignSplit()).with_outputs(ERRORS, main="ok")
     )
-    routed = captions.ok | "Route" >> beam.ParDo(RouteCaption(), beam.pvalue.AsDict(split_of.ok)).with_outputs(
+    corrections = (
+        p
+        | "CorrectionsFiles" >> beam.Create(correction_files(opts))
+        | "ReadCorrections" >> beam.ParDo(ReadCorrections()).with_outputs(ERRORS, main="ok")
+    )
+    all_captions = (captions.ok, corrections.ok) | "WithCorrections" >> beam.Flatten()
+    routed = all_captions | "Route" >> beam.ParDo(RouteCaption(), beam.pvalue.AsDict(split_of.ok)).with_outputs(
         "events", *splits
     )
     encoded = encode_captions({s: routed[s] for s in splits}, opts, f"{out}/{TRANSFORM_DIR}", f"{out}/tmp")
@@ -198,7 +209,8 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
         )
 
     errors = (
-        captions[ERRORS], listed[ERRORS], split_of[ERRORS], images["errors"], features["errors"], joined[ERRORS]
+        captions[ERRORS], corrections[ERRORS], listed[ERRORS], split_of[ERRORS], images["errors"], features["errors"],
+        joined[ERRORS],
     ) | "AllErrors" >> beam.Flatten()
     _ = errors | "WriteErrors" >> WriteErrors(f"{out}/errors")
     events = (
@@ -229,6 +241,7 @@ def check_inputs(opts: PreprocessOptions) -> None:
     if opts.max_length < 3:
         raise UsageError(f"--max-length must be at least 3 (<start>, a word, <end>), got {opts.max_length}")
     given = [("--captions", path) for path in caption_files(opts)] + [(f"--{s}-split", f) for s, f in files.items()]
+    given += [("--corrections", path) for path in correction_files(opts)]
     for flag, path in given:
         fs, local = fsspec.core.url_to_fs(path)
         if not fs.exists(local):
@@ -275,6 +288,7 @@ def write_summary(opts: PreprocessOptions) -> dict:
         "image_size": opts.image_size or spec.default_size,
         "feature_size": spec.feature_size,
         "captions": opts.captions,
+        "corrections": opts.corrections,
         "images": opts.images,
     }
     if opts.glove:

@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from testdata import bad_images, caption_lines, good_images
+from testdata import HOSTILE_NAMES, bad_images, caption_lines, encode, good_images, scene_image
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +126,37 @@ def grounded_model(tiny_model, tmp_path_factory):
     card["grounding"]["word_detectors"] = {"file": DETECTORS_FILE}
     write_card(str(export), card)
     return export
+
+
+@pytest.fixture(scope="session")
+def captioned(tmp_path_factory, grounded_model):
+    """A real caption run (grounded tiny model, espeak) over good, hostile-named and corrupt images."""
+    work = tmp_path_factory.mktemp("captioned")
+    photos = work / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.jpg", "sub/b.png", *HOSTILE_NAMES]):
+        image = scene_image((30 * i, 200 - 20 * i, 90), size=64 + 40 * i)
+        (photos / name).write_bytes(encode(image, "JPEG" if name.endswith(".jpg") else "PNG"))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = work / "out"
+    from altvoice import cli
+
+    status = cli.main(["caption", "--input", str(photos), "--output", str(out), "--model", str(grounded_model),
+                       "--tts", "espeak"])
+    assert status == 3  # the broken photo failed, everything else was written
+    return out
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    """Where the module's browser saves downloads."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads):
+    """A headless Chromium for the module's tests (tests/browser.py; mark them `needs_browser`)."""
+    from browser import chrome
+
+    with chrome(downloads) as driver:
+        yield driver

@@ -99,3 +99,18 @@ def deep_folder(root, depth: int):
             os.rmdir(level)
 
     return chain[-1], remove
+
+
+HOSTILE_NAMES = ["<img src=x onerror=alert(1)>.png", "say \"cheese\" & 'smile'.png", "שלום עולם.png", "🐱 cat.png"]
+
+
+def review_page_data(root) -> tuple[dict, list]:
+    """(run, records) as the review page under `root` loads them from its data scripts."""
+    import json
+
+    def call(path):
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text[text.index("(") + 1: text.rindex(")")])
+
+    folder = root / "review" / "data"
+    return call(folder / "run.js"), [r for chunk in sorted(folder.glob("records-*.js")) for r in call(chunk)]

@@ -11,6 +11,7 @@ def test_demo_writes_captions_audio_and_a_table(tmp_path, tiny_model, capsys):
     for name in demo.PHOTOS:
         assert (tmp_path / "demo" / f"{name}.json").exists() and (tmp_path / "demo" / f"{name}.wav").exists()
         assert float([r for r in rows if name in r][0].split("|")[4]) > 0.3
+    assert (tmp_path / "demo" / "review" / "index.html").exists()
     assert table in capsys.readouterr().out
 
 

@@ -208,6 +208,11 @@ def test_gs_input_and_output_on_a_gcs_emulator(gcs, tiny_model):
     assert [(e["image"], e["kind"]) for e in errors] == [("bad.jpg", "not_an_image")]
     manifest = fs.cat_file(f"{gcs[5:]}/described/manifest.jsonl").decode().splitlines()
     assert len(manifest) == 3
+    from altvoice.pipelines import review
+
+    assert review.run([f"{gcs}/described"])["written"] == 2  # the review page, in the bucket too
+    assert fs.cat_file(f"{gcs[5:]}/described/review/index.html").startswith(b"<!DOCTYPE html>")
+    assert len(fs.ls(f"{gcs[5:]}/described/review/thumbs")) == 2
 
 
 KILL_SEED = int(os.environ.get("ALTVOICE_KILL_SEED", "20240611"))  # another seed: other kill moments

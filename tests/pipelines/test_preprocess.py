@@ -242,3 +242,20 @@ def test_imagenet_weights_that_cant_be_fetched_are_named_at_launch(tmp_path, mon
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"cached")
     assert imagenet_weights_problem("inception_v3", host="weights.invalid") is None
+
+
+def test_reviewed_alt_texts_become_extra_training_captions(dataset, tmp_path):
+    image = dataset["train"][0]
+    fixes = tmp_path / "corrections.jsonl"
+    fixes.write_text("\n".join([
+        json.dumps({"version": 1, "image": image, "alt_text": "A zebra by a lighthouse.", "decision": "approved"}),
+        json.dumps({"version": 1, "image": dataset["train"][1], "decision": "rejected"}),  # no text: nothing added
+        "{not json",
+    ]) + "\n")
+    _, summary = preprocess(dataset, str(dataset["root"] / "Images"), tmp_path / "out", "--corrections", str(fixes))
+    assert summary["splits"]["train"]["captions"] == 5 * len(dataset["train"]) + 1
+    vocabulary = (tmp_path / "out" / summary["vocabulary_file"]).read_text().split()
+    assert {"zebra", "lighthouse"} <= set(vocabulary)
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [(e["image"], e["stage"]) for e in errors if e["stage"] == "corrections"] == [
+        ("corrections line 3", "corrections")]
