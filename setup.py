@@ -24,6 +24,8 @@ REQUIRES = [
     "google-cloud-texttospeech==2.38.0",
     "tqdm==4.70.1",
     "tensorboard==2.21.0",
+    "av==18.1.0",  # PyAV: FFmpeg's libraries inside the wheel, for describe-video
+    "webvtt-py==0.6.0",
 ]
 
 setup(

@@ -10,6 +10,7 @@ COMMANDS = {
     "ensemble": ("altvoice.model.ensemble", "several exports of one backbone and vocabulary -> one ensemble export"),
     "evaluate": ("altvoice.model.evaluate", "caption a split with an export: BLEU-1..4, CIDEr-D, ROUGE-L"),
     "caption": ("altvoice.pipelines.caption", "caption image archives, write alt text and speech beside every image"),
+    "describe-video": ("altvoice.pipelines.describe_video", "videos -> timed audio-description tracks (WebVTT)"),
     "review": ("altvoice.pipelines.review", "a caption run's output folder -> a review page to check and correct it"),
     "demo": ("altvoice.demo", "run altvoice on sample photos that ship with scikit-image"),
 }

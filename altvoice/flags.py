@@ -236,6 +236,14 @@ def review(parser) -> None:
                         help="remake thumbnails that exist for the same version of an image")
 
 
+def _video_help(parser) -> None:
+    parser.add_argument("--input", help="videos: folder (recursive), glob or fsspec URL (.mp4 .m4v .mov .webm .mkv .avi)")
+    parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
+    parser.add_argument("--grounding", default="on", choices=["on", "off"], help="grounded captions (default on)")
+    parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
+                        help="beam search width (default: the model's)")
+
+
 def _review_help(parser) -> None:
     parser.add_argument("--output", help="OUTPUT: the output folder of an `altvoice caption` run (also the first "
                         "argument: altvoice review OUTPUT)")
@@ -251,5 +259,5 @@ def demo(parser) -> None:
 
 JOB_FLAGS = {"preprocess": (shared, preprocess), "caption": (shared, caption), "train": (TrainOptions._add_argparse_args,),
              "ensemble": (EnsembleOptions._add_argparse_args,), "evaluate": (EvaluateOptions._add_argparse_args,),
-             "review": (_review_help,), "demo": (demo,)}
-BEAM_JOBS = ("preprocess", "caption", "review")  # the jobs that also take Beam's pipeline options
+             "review": (_review_help,), "describe-video": (shared, _video_help), "demo": (demo,)}
+BEAM_JOBS = ("preprocess", "caption", "review", "describe-video")  # the jobs that also take Beam's pipeline options

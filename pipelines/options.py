@@ -47,6 +47,11 @@ class ReviewOptions(JobOptions):
         flags.review(parser)
 
 
+class DescribeVideoOptions(CaptionOptions):
+    """Flags of `altvoice describe-video`: caption's (it uses --input, --model, --grounding,
+    --beam-width, --batch-size), no flags of its own yet."""
+
+
 def run_pipeline(options: PipelineOptions, build, wait: bool = True) -> float | None:
     """Builds a job's pipeline with `build(pipeline)` and runs it; the seconds it took, or None with
     `wait=False` (Flex Templates hand the pipeline to the runner and must not wait)."""

@@ -114,3 +114,50 @@ def review_page_data(root) -> tuple[dict, list]:
 
     folder = root / "review" / "data"
     return call(folder / "run.js"), [r for chunk in sorted(folder.glob("records-*.js")) for r in call(chunk)]
+
+
+def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None) -> list[float]:
+    """An H.264 video of still shots [(RGB colour or image array, seconds)], with a sine tone as its
+    audio when `tone_hz`; returns the cut times."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = out.add_stream("aac", rate=16000) if tone_hz else None
+        cuts, t = [], 0.0
+        for shot, seconds in shots:
+            picture = np.asarray(scene_image(shot, size=max(size)).resize(size)) if isinstance(shot, tuple) else shot
+            for _ in range(round(seconds * fps)):
+                for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")):
+                    out.mux(packet)
+            t += seconds
+            cuts.append(round(t, 3))
+        for packet in video.encode():
+            out.mux(packet)
+        if audio:
+            samples = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int(t * 16000)) / 16000)).astype(np.float32)
+            for start in range(0, len(samples), 1024):
+                frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 16000, start
+                for packet in audio.encode(frame):
+                    out.mux(packet)
+            for packet in audio.encode():
+                out.mux(packet)
+    return cuts[:-1]
+
+
+def make_audio_only(path, seconds=1.0):
+    """An .mp4 with one AAC audio stream and no video."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        audio = out.add_stream("aac", rate=16000)
+        for start in range(0, int(seconds * 16000), 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)

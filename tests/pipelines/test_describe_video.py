@@ -1,0 +1,71 @@
+"""`altvoice describe-video`: shots found where the cuts are, one cue per description, bad files one line each."""
+import json
+
+import pytest
+import webvtt
+
+from altvoice import cli, video
+from altvoice.pipelines.describe_video import cues, timestamp
+from testdata import make_audio_only, make_video
+
+SHOTS = [((200, 30, 30), 3), ((30, 200, 30), 2.5), ((30, 30, 200), 0.5), ((220, 220, 40), 4)]
+TOLERANCE = video.SAMPLE_S + 0.1  # a cut is seen at the first sample after it (frames every 0.1 s here)
+
+
+def test_scenes_start_at_the_cuts_and_short_ones_join_the_scene_before(tmp_path):
+    cuts = make_video(tmp_path / "v.mp4", SHOTS, tone_hz=440)
+    info, found = video.scenes(str(tmp_path / "v.mp4"))
+    assert info.has_audio and info.duration == pytest.approx(10, abs=0.2)
+    assert len(found) == 3  # the 0.5 s blue shot is too short to describe: it joins the green one
+    assert [s.start for s in found] == pytest.approx([0, cuts[0], cuts[2]], abs=TOLERANCE)
+    assert found[-1].end == pytest.approx(10, abs=0.2)
+    assert all(s.start <= s.keyframe_time < s.end and s.keyframe.startswith(b"\x89PNG") for s in found)
+
+
+def test_limits_refuse_a_video_before_decoding_it(tmp_path, monkeypatch):
+    make_video(tmp_path / "v.mp4", SHOTS[:1])
+    monkeypatch.setattr(video, "MAX_SECONDS", 2)
+    with pytest.raises(video.VideoError, match="more than 2 s"):
+        video.scenes(str(tmp_path / "v.mp4"))
+    monkeypatch.setattr(video, "MAX_PIXELS", 1000)
+    with pytest.raises(video.VideoError, match="96x64 pixels"):
+        video.scenes(str(tmp_path / "v.mp4"))
+
+
+def test_cues_merge_consecutive_scenes_that_say_the_same():
+    class Found:
+        def __init__(self, caption):
+            self.caption, self.score, self.grounding = caption, -1.0, "off"
+
+    spans = [(0, 3, 1.5), (3, 6, 4.5), (6, 10, 8), (10, 12, 11)]
+    found = {0: Found("a red wall"), 1: Found("a green field"), 2: Found("a green field"), 3: Found("a red wall")}
+    assert [(c["start"], c["end"], c["alt_text"]) for c in cues(spans, found)] == [
+        (0, 3, "A red wall."), (3, 10, "A green field."), (10, 12, "A red wall.")]
+    assert timestamp(3725.5) == "01:02:05.500"
+
+
+def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_path, tiny_model):
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    cuts = make_video(videos / "a.mp4", SHOTS, tone_hz=440)
+    make_video(videos / "sub" / "b.mkv", [((20, 20, 20), 2), ((240, 240, 240), 2)], fmt="matroska")
+    whole = (videos / "a.mp4").read_bytes()
+    (videos / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
+    (videos / "zero.mp4").write_bytes(b"")
+    (videos / "text.avi").write_text("not a video")
+    make_audio_only(videos / "sound.mp4")
+    out = tmp_path / "out"
+    status = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model)])
+    assert status == 3
+    manifest = {m["image"]: m for m in map(json.loads, (out / "manifest.jsonl").open())}
+    assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.mkv": "written"}
+    errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
+    assert sorted((e["image"], e["kind"]) for e in errors) == [
+        ("sound.mp4", "no_video_stream"), ("text.avi", "unreadable_video"), ("truncated.mp4", "unreadable_video"),
+        ("zero.mp4", "unreadable_video")]
+    track = webvtt.read(str(out / "a.mp4.descriptions.vtt"))
+    record = json.loads((out / "a.mp4.scenes.json").read_text())
+    assert [s["start"] for s in record["scenes"]] == pytest.approx([0, cuts[0], cuts[2]], abs=TOLERANCE)
+    assert [c.text for c in track.captions] == [c["alt_text"] for c in record["cues"]]
+    assert track.captions[0].start == "00:00:00.000" and track.captions[-1].end_in_seconds == pytest.approx(10, abs=0.2)
+    assert (out / "a.mp4.descriptions.vtt").read_text().startswith("WEBVTT\nKind: descriptions")
