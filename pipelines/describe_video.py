@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
-from altvoice.flags import UsageError, require
+from altvoice.flags import UsageError, parse_tts_options, require
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
 from altvoice.outputs import alt_text, atomic_write
@@ -28,7 +28,7 @@ from altvoice.sources import is_glob, is_local, source_root
 from altvoice.video import VideoError, scenes
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
-TRACK_SUFFIX, SCENES_SUFFIX = ".descriptions.vtt", ".scenes.json"
+TRACK_SUFFIX, SCENES_SUFFIX, NARRATION_SUFFIX = ".descriptions.vtt", ".scenes.json", ".narration.wav"
 
 
 class ListVideos(beam.DoFn):
@@ -105,11 +105,41 @@ def webvtt(track: list[dict]) -> str:
 
 
 class WriteTrack(beam.DoFn):
-    """(relpath, {"video": [info], "captions": [(index, Grounded)]}) -> the track and the scenes
-    record beside the video's mirrored path; a manifest line."""
+    """(relpath, {"video": [info], "captions": [(index, Grounded)]}) -> the track, the narration
+    (with a voice) and the scenes record beside the video's mirrored path; a manifest line. A
+    description that can't be spoken is an error record; the narration has the others."""
 
-    def __init__(self, root: str, model_id: str):
-        self.root, self.model_id = root, model_id
+    def __init__(self, root: str, model_id: str, voice: tuple | None):
+        self.root, self.model_id, self.voice = root, model_id, voice
+        self.speaker = None
+
+    def setup(self):
+        if self.voice:
+            from altvoice.tts import get_synthesizer
+            from altvoice.tts.reuse import shared_speaker
+
+            backend, name, options = self.voice
+            self.speaker = shared_speaker(get_synthesizer(backend, name, "wav", **options))
+
+    def _narrate(self, relpath: str, track: list, duration: float, base: str):
+        """Speaks the cues into <base>.narration.wav; yields error records; sets each cue's `narration`."""
+        from altvoice.narration import narration, read_wav
+
+        clips, starts, spoken = [], [], []
+        for cue in track:
+            try:
+                clips.append(read_wav(self.speaker.speak(cue["alt_text"])[0]))
+            except Exception as err:  # TTSError or a backend's own: this description is left out
+                yield tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}")
+                continue
+            starts.append(cue["start"])
+            spoken.append(cue)
+        if not clips:
+            return
+        audio, fits = narration(clips, starts, duration)
+        atomic_write(base + NARRATION_SUFFIX, audio)
+        for cue, fit in zip(spoken, fits):
+            cue["narration"] = fit
 
     def process(self, element):
         relpath, joined = element
@@ -121,6 +151,13 @@ class WriteTrack(beam.DoFn):
         record = {**described(relpath), "duration": round(info["duration"], 3), "has_audio": info["has_audio"],
                   "scenes": [{"start": s, "end": e, "keyframe_time": k} for s, e, k in info["spans"]],
                   "cues": track, "model_id": self.model_id, "track": posixpath.basename(base) + TRACK_SUFFIX}
+        if self.speaker:
+            try:
+                yield from self._narrate(relpath, track, info["duration"], base)
+            except Exception as err:  # sox or a write that failed: the track and record are still written
+                yield tagged_error(relpath, "speech", "narration_failed", f"{type(err).__name__}: {err}")
+            if any("narration" in cue for cue in track):
+                record["narration"] = posixpath.basename(base) + NARRATION_SUFFIX
         try:
             atomic_write(base + TRACK_SUFFIX, webvtt(track).encode("utf-8"))
             atomic_write(base + SCENES_SUFFIX, json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
@@ -130,6 +167,20 @@ class WriteTrack(beam.DoFn):
             return
         beam.metrics.Metrics.counter("altvoice", "videos_described").inc()
         yield {**described(relpath), "status": "written", "scenes": len(info["spans"]), "cues": len(track)}
+
+
+def voice(opts) -> tuple | None:
+    """(backend, voice, options) of the narration, or None for --tts none; UsageError if unusable."""
+    from altvoice.tts import TTSError, default_backend, get_synthesizer
+
+    backend, options = opts.tts or default_backend(), parse_tts_options(opts.tts_option)
+    try:
+        synthesizer = get_synthesizer(backend, opts.voice, "wav", **options)
+        if synthesizer:
+            synthesizer.probe()
+    except (ValueError, TTSError) as err:
+        raise UsageError(f"--tts {backend}: {err}") from None
+    return (backend, opts.voice, options) if synthesizer else None
 
 
 def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions) -> None:
@@ -160,7 +211,7 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions) -> None:
     manifest = (
         {"video": split.videos, "captions": captions}
         | "Join" >> beam.CoGroupByKey()
-        | "WriteTrack" >> beam.ParDo(WriteTrack(root, card.get("name", "altvoice"))).with_outputs(
+        | "WriteTrack" >> beam.ParDo(WriteTrack(root, card.get("name", "altvoice"), voice(opts))).with_outputs(
             ERRORS, main="manifest")
     )
     _ = (

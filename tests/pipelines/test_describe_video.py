@@ -55,7 +55,8 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     (videos / "text.avi").write_text("not a video")
     make_audio_only(videos / "sound.mp4")
     out = tmp_path / "out"
-    status = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model)])
+    status = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model),
+                       "--tts", "espeak"])
     assert status == 3
     manifest = {m["image"]: m for m in map(json.loads, (out / "manifest.jsonl").open())}
     assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.mkv": "written"}
@@ -69,3 +70,53 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     assert [c.text for c in track.captions] == [c["alt_text"] for c in record["cues"]]
     assert track.captions[0].start == "00:00:00.000" and track.captions[-1].end_in_seconds == pytest.approx(10, abs=0.2)
     assert (out / "a.mp4.descriptions.vtt").read_text().startswith("WEBVTT\nKind: descriptions")
+    assert record["narration"] == "a.mp4.narration.wav" and (out / "sub" / "b.mkv.narration.wav").exists()
+
+
+def test_descriptions_are_placed_sped_up_within_the_limit_or_moved_never_cut():
+    from altvoice.narration import GAP_S, MAX_SPEEDUP, place
+
+    assert place([0, 3, 6], [2, 2, 2], 10) == [(0, 1.0), (3, 1.0), (6, 1.0)]
+    placed = place([0, 3, 6], [2, 4, 2], 10)  # the second is 4 s long with 3 s to go: sped up, then moved on
+    assert placed[1] == (3, MAX_SPEEDUP) and placed[2][0] == pytest.approx(3 + 4 / MAX_SPEEDUP + GAP_S)
+    end_offset, end_speed = place([0, 8], [2, 4], 10)[1]  # at the end: faster, to end with the video
+    assert end_offset == 8 and end_offset + 4 / end_speed == pytest.approx(10)
+
+
+def test_the_narration_says_each_description_where_its_scene_starts(tmp_path):
+    pocketsphinx = pytest.importorskip("pocketsphinx")
+    pytest.importorskip("piper")
+    import wave
+
+    import numpy as np
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    make_video(videos / "a.mp4", SHOTS, tone_hz=440)
+    assert cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--tts", "piper"]) == 0
+    record = json.loads((out / "a.mp4.scenes.json").read_text())
+    with wave.open(str(out / record["narration"])) as audio:
+        rate, pcm = audio.getframerate(), audio.readframes(audio.getnframes())
+    samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    assert len(samples) / rate == pytest.approx(record["duration"], abs=0.1)
+
+    def loudness(start, end):
+        part = samples[int(start * rate): int(end * rate)]
+        return float(np.sqrt(np.mean(part ** 2))) if len(part) else 0.0
+
+    for cue, following in zip(record["cues"], [*record["cues"][1:], None]):
+        fit = cue["narration"]
+        assert fit["start"] == pytest.approx(cue["start"]) and fit["speed"] == 1.0
+        assert loudness(fit["start"], fit["end"]) > 0.02  # heard where the scene starts
+        quiet_until = following["start"] if following else record["duration"]
+        if quiet_until - fit["end"] > 0.3:
+            assert loudness(fit["end"] + 0.1, quiet_until) < 0.002  # and silent between descriptions
+    first = record["cues"][0]
+    decoder = pocketsphinx.Decoder(samprate=rate, nfft=1024)
+    decoder.start_utt()
+    decoder.process_raw(pcm[int(first["narration"]["start"] * rate) * 2: int(first["narration"]["end"] * rate) * 2],
+                        full_utt=True)
+    decoder.end_utt()
+    heard = decoder.hyp().hypstr.split() if decoder.hyp() else []
+    content = [w for w in first["alt_text"].lower().strip(".").replace(",", "").split() if len(w) > 3]
+    assert set(content) & set(heard), (content, heard)
