@@ -75,3 +75,57 @@ def narration(clips: list[tuple[np.ndarray, int]], starts: list[float], total: f
         track[first:first + len(samples)] += samples
         fits.append({"start": round(offset, 3), "end": round(end, 3), "speed": round(speed, 3)})
     return write_wav(track, rate), fits
+
+
+DUCK = 0.25  # the original audio's gain (-12 dB) while a description plays
+RAMP_S = 0.15  # how fast it ducks and comes back
+
+
+def ducked_mix(original: np.ndarray, spoken: np.ndarray, rate: int) -> np.ndarray:
+    """The original audio lowered to DUCK while the narration speaks (with RAMP_S ramps), plus the
+    narration; both mono float at `rate`, the result as long as the longer."""
+    length = max(len(original), len(spoken))
+    base, voice = np.zeros(length, np.float32), np.zeros(length, np.float32)
+    base[: len(original)], voice[: len(spoken)] = original, spoken
+    window = max(1, int(RAMP_S * rate))
+    speaking = np.convolve((np.abs(voice) > 1e-3).astype(np.float32), np.ones(2 * window), "same") > 0
+    gain = np.where(speaking, DUCK, 1.0).astype(np.float32)
+    gain = np.convolve(gain, np.ones(window) / window, "same").astype(np.float32)  # ramps, not clicks
+    return np.clip(base * gain + voice, -1, 1)
+
+
+def with_description_track(video, narration_wav: bytes, out) -> None:
+    """Writes to `out` an MP4 copy of `video` (its video and audio streams copied, not re-encoded)
+    with one more audio stream, "Audio description": its first audio ducked under the narration
+    (the narration alone when the video has no sound), AAC."""
+    import av
+
+    spoken, rate = read_wav(narration_wav)
+    original = np.zeros(0, np.float32)
+    with av.open(video) as source:
+        if source.streams.audio:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            parts = [frame.to_ndarray().reshape(-1) for decoded in source.decode(source.streams.audio[0])
+                     for frame in resampler.resample(decoded)]
+            parts += [frame.to_ndarray().reshape(-1) for frame in resampler.resample(None)]
+            original = np.concatenate(parts) if parts else original
+    mixed = ducked_mix(original, spoken, rate)
+    if hasattr(video, "seek"):
+        video.seek(0)
+    with av.open(video) as source, av.open(out, "w", format="mp4") as target:
+        copied = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("video", "audio")}
+        described = target.add_stream("aac", rate=rate, layout="mono")
+        described.metadata["title"] = "Audio description"
+        described.metadata["language"] = "eng"
+        for packet in source.demux(*[s for s in source.streams if s.index in copied]):
+            if packet.dts is None:
+                continue
+            packet.stream = copied[packet.stream.index]
+            target.mux(packet)
+        for start in range(0, len(mixed), 1024):
+            frame = av.AudioFrame.from_ndarray(mixed[None, start:start + 1024].copy(), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in described.encode(frame):
+                target.mux(packet)
+        for packet in described.encode():
+            target.mux(packet)

@@ -21,14 +21,16 @@ from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.flags import UsageError, parse_tts_options, require
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
-from altvoice.outputs import alt_text, atomic_write
+from altvoice.narration import narration, read_wav, with_description_track
+from altvoice.outputs import alt_text, atomic_write, exists
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
 from altvoice.sources import is_glob, is_local, source_root
 from altvoice.video import VideoError, scenes
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
-TRACK_SUFFIX, SCENES_SUFFIX, NARRATION_SUFFIX = ".descriptions.vtt", ".scenes.json", ".narration.wav"
+TRACK_SUFFIX, SCENES_SUFFIX = ".descriptions.vtt", ".scenes.json"
+NARRATION_SUFFIX, DESCRIBED_SUFFIX = ".narration.wav", ".described.mp4"
 
 
 class ListVideos(beam.DoFn):
@@ -68,7 +70,7 @@ class FindScenes(beam.DoFn):
             yield (relpath, index), scene.keyframe
         spans = [(s.start, s.end, s.keyframe_time) for s in found]
         yield beam.pvalue.TaggedOutput("videos", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
-                                                             "spans": spans}))
+                                                             "spans": spans, "url": url}))
 
 
 def timestamp(seconds: float) -> str:
@@ -105,9 +107,11 @@ def webvtt(track: list[dict]) -> str:
 
 
 class WriteTrack(beam.DoFn):
-    """(relpath, {"video": [info], "captions": [(index, Grounded)]}) -> the track, the narration
-    (with a voice) and the scenes record beside the video's mirrored path; a manifest line. A
-    description that can't be spoken is an error record; the narration has the others."""
+    """(relpath, {"video": [info], "captions": [(index, Grounded)]}) -> beside the video's mirrored
+    path: the track, with a voice the narration and an MP4 copy with an audio-description track,
+    then the scenes record (listing the files it made); a manifest line. A file there that an
+    earlier run did not make is never replaced (an error line; the others are written). A
+    description that can't be spoken is an error line; the narration has the others."""
 
     def __init__(self, root: str, model_id: str, voice: tuple | None):
         self.root, self.model_id, self.voice = root, model_id, voice
@@ -121,25 +125,16 @@ class WriteTrack(beam.DoFn):
             backend, name, options = self.voice
             self.speaker = shared_speaker(get_synthesizer(backend, name, "wav", **options))
 
-    def _narrate(self, relpath: str, track: list, duration: float, base: str):
-        """Speaks the cues into <base>.narration.wav; yields error records; sets each cue's `narration`."""
-        from altvoice.narration import narration, read_wav
-
-        clips, starts, spoken = [], [], []
+    def _spoken(self, relpath: str, track: list):
+        """Yields error records; returns (clips, starts) of the cues the voice could say."""
+        clips, starts = [], []
         for cue in track:
             try:
                 clips.append(read_wav(self.speaker.speak(cue["alt_text"])[0]))
+                starts.append(cue)
             except Exception as err:  # TTSError or a backend's own: this description is left out
                 yield tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}")
-                continue
-            starts.append(cue["start"])
-            spoken.append(cue)
-        if not clips:
-            return
-        audio, fits = narration(clips, starts, duration)
-        atomic_write(base + NARRATION_SUFFIX, audio)
-        for cue, fit in zip(spoken, fits):
-            cue["narration"] = fit
+        return clips, starts
 
     def process(self, element):
         relpath, joined = element
@@ -148,25 +143,66 @@ class WriteTrack(beam.DoFn):
         info = joined["video"][0]
         track = cues(info["spans"], dict(joined["captions"]))
         base = f"{self.root}/{to_os(relpath)}"
+        name = posixpath.basename(base)
+        old = _read_json(base + SCENES_SUFFIX)
+        if old is None and exists(base + SCENES_SUFFIX):
+            yield tagged_error(relpath, "write", "output_exists", f"{base}{SCENES_SUFFIX} exists and is not one "
+                               "altvoice wrote: not overwritten, video not described")
+            yield {**described(relpath), "status": "failed"}
+            return
+        ours = set((old or {}).get("files", []))
         record = {**described(relpath), "duration": round(info["duration"], 3), "has_audio": info["has_audio"],
                   "scenes": [{"start": s, "end": e, "keyframe_time": k} for s, e, k in info["spans"]],
-                  "cues": track, "model_id": self.model_id, "track": posixpath.basename(base) + TRACK_SUFFIX}
-        if self.speaker:
+                  "cues": track, "model_id": self.model_id, "files": []}
+        outputs = {TRACK_SUFFIX: lambda: webvtt(track).encode("utf-8")}
+        if self.speaker and track:
+            clips, spoken = yield from self._spoken(relpath, track)
+            if clips:
+                audio, fits = narration(clips, [cue["start"] for cue in spoken], info["duration"])
+                for cue, fit in zip(spoken, fits):
+                    cue["narration"] = fit
+                outputs[NARRATION_SUFFIX] = lambda: audio
+                outputs[DESCRIBED_SUFFIX] = lambda: described_copy(info["url"], audio)
+        for suffix, make in outputs.items():
+            if exists(base + suffix) and name + suffix not in ours:
+                yield tagged_error(relpath, "write", "output_exists", f"{base}{suffix} exists and was not written by "
+                                   "altvoice: not overwritten")
+                continue
             try:
-                yield from self._narrate(relpath, track, info["duration"], base)
-            except Exception as err:  # sox or a write that failed: the track and record are still written
-                yield tagged_error(relpath, "speech", "narration_failed", f"{type(err).__name__}: {err}")
-            if any("narration" in cue for cue in track):
-                record["narration"] = posixpath.basename(base) + NARRATION_SUFFIX
+                atomic_write(base + suffix, make())
+                record["files"].append(name + suffix)
+            except Exception as err:  # a copy FFmpeg can't make, a write that failed: this file only
+                yield tagged_error(relpath, "write", "write_failed", f"{name}{suffix}: {type(err).__name__}: {err}")
         try:
-            atomic_write(base + TRACK_SUFFIX, webvtt(track).encode("utf-8"))
             atomic_write(base + SCENES_SUFFIX, json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
         except OSError as err:
             yield tagged_error(relpath, "write", "write_failed", str(err))
             yield {**described(relpath), "status": "failed"}
             return
         beam.metrics.Metrics.counter("altvoice", "videos_described").inc()
-        yield {**described(relpath), "status": "written", "scenes": len(info["spans"]), "cues": len(track)}
+        yield {**described(relpath), "status": "written", "scenes": len(info["spans"]), "cues": len(track),
+               "files": record["files"]}
+
+
+def _read_json(url: str) -> dict | None:
+    """A scenes record altvoice wrote, or None."""
+    try:
+        with fsspec.open(url, "rb") as f:
+            record = json.loads(f.read(1 << 22))
+    except Exception:  # missing, unreadable, not JSON
+        return None
+    return record if isinstance(record, dict) and "cues" in record and "model_id" in record else None
+
+
+def described_copy(url: str, narration_wav: bytes) -> bytes:
+    """The MP4 copy of the video at `url` with the audio-description track (altvoice.narration)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work, fsspec.open(url, "rb") as source:
+        target = f"{work}/described.mp4"
+        with_description_track(source, narration_wav, target)
+        with open(target, "rb") as f:
+            return f.read()
 
 
 def voice(opts) -> tuple | None:

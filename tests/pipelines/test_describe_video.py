@@ -70,7 +70,8 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     assert [c.text for c in track.captions] == [c["alt_text"] for c in record["cues"]]
     assert track.captions[0].start == "00:00:00.000" and track.captions[-1].end_in_seconds == pytest.approx(10, abs=0.2)
     assert (out / "a.mp4.descriptions.vtt").read_text().startswith("WEBVTT\nKind: descriptions")
-    assert record["narration"] == "a.mp4.narration.wav" and (out / "sub" / "b.mkv.narration.wav").exists()
+    assert record["files"] == ["a.mp4.descriptions.vtt", "a.mp4.narration.wav", "a.mp4.described.mp4"]
+    assert (out / "sub" / "b.mkv.narration.wav").exists() and (out / "sub" / "b.mkv.described.mp4").exists()
 
 
 def test_descriptions_are_placed_sped_up_within_the_limit_or_moved_never_cut():
@@ -95,7 +96,7 @@ def test_the_narration_says_each_description_where_its_scene_starts(tmp_path):
     make_video(videos / "a.mp4", SHOTS, tone_hz=440)
     assert cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--tts", "piper"]) == 0
     record = json.loads((out / "a.mp4.scenes.json").read_text())
-    with wave.open(str(out / record["narration"])) as audio:
+    with wave.open(str(out / "a.mp4.narration.wav")) as audio:
         rate, pcm = audio.getframerate(), audio.readframes(audio.getnframes())
     samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
     assert len(samples) / rate == pytest.approx(record["duration"], abs=0.1)
@@ -120,3 +121,52 @@ def test_the_narration_says_each_description_where_its_scene_starts(tmp_path):
     heard = decoder.hyp().hypstr.split() if decoder.hyp() else []
     content = [w for w in first["alt_text"].lower().strip(".").replace(",", "").split() if len(w) > 3]
     assert set(content) & set(heard), (content, heard)
+
+
+def audio_of(path, stream: int, rate=16000):
+    """(mono float samples at `rate`) of one audio stream of a media file."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as media:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = [f.to_ndarray().reshape(-1) for d in media.decode(media.streams.audio[stream])
+                 for f in resampler.resample(d)]
+    return np.concatenate(parts)
+
+
+def tone_level(samples, start, end, rate=16000, hz=440):
+    import numpy as np
+
+    part = samples[int(start * rate): int(end * rate)]
+    return float(np.abs(np.fft.rfft(part * np.hanning(len(part))))[round(hz * len(part) / rate)] / len(part))
+
+
+def test_the_described_copy_keeps_the_streams_and_ducks_the_sound_under_the_narration(tmp_path):
+    import av
+
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    make_video(videos / "a.mp4", [((200, 30, 30), 4), ((30, 30, 200), 6)], tone_hz=440)
+    (out).mkdir()
+    (out / "a.mp4.narration.wav").write_bytes(b"a user's own file")
+    assert cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--tts", "espeak"]) == 3
+    assert (out / "a.mp4.narration.wav").read_bytes() == b"a user's own file"  # never replaced
+    errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
+    assert [(e["kind"], e["stage"]) for e in errors] == [("output_exists", "write")]
+    record = json.loads((out / "a.mp4.scenes.json").read_text())
+    assert record["files"] == ["a.mp4.descriptions.vtt", "a.mp4.described.mp4"]
+    with av.open(str(videos / "a.mp4")) as original, av.open(str(out / "a.mp4.described.mp4")) as copy:
+        assert [s.codec_context.name for s in copy.streams] == ["h264", "aac", "aac"]
+        assert copy.streams.audio[1].metadata.get("name", copy.streams.audio[1].metadata.get("title")) == \
+            "Audio description"
+        count = lambda media: sum(1 for p in media.demux(media.streams.video[0]) if p.size)  # noqa: E731
+        assert count(copy) == count(original)  # the video copied, frame for frame
+    described = audio_of(out / "a.mp4.described.mp4", 1)
+    assert len(described) / 16000 == pytest.approx(10, abs=0.2)
+    first = record["cues"][0]["narration"]
+    speaking = (first["start"] + 0.3, first["end"] - 0.3)
+    after = (first["end"] + 0.5, record["cues"][1]["start"] - 0.1) if len(record["cues"]) > 1 else (8.5, 9.8)
+    original = audio_of(videos / "a.mp4", 0)
+    assert tone_level(described, *after) == pytest.approx(tone_level(original, *after), rel=0.25)  # untouched
+    assert tone_level(described, *speaking) < 0.4 * tone_level(original, *speaking)  # ducked under the voice
