@@ -87,9 +87,14 @@ def _rgb(frame) -> np.ndarray:
     return np.rot90(rgb, turns).copy() if turns else rgb
 
 
-def _png(rgb: np.ndarray) -> bytes:
+def _small(rgb: np.ndarray) -> Image.Image:
+    """A sample as kept: at most KEYFRAME_SIZE a side (64 of them stay small however big the video)."""
     image = Image.fromarray(rgb)
     image.thumbnail((KEYFRAME_SIZE, KEYFRAME_SIZE))
+    return image
+
+
+def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
@@ -119,7 +124,7 @@ def scenes(file) -> tuple[VideoInfo, list[Scene]]:
                     cuts.append(t)
                     kept = []
                 previous = current
-                kept.append((t, rgb))
+                kept.append((t, _small(rgb)))
                 if len(kept) > KEPT_SAMPLES:
                     kept = kept[::2]
         except av.error.FFmpegError as err:
@@ -134,8 +139,8 @@ def scenes(file) -> tuple[VideoInfo, list[Scene]]:
 
 def _close(start: float, end: float, kept: list) -> Scene:
     middle = (start + end) / 2
-    t, rgb = min(kept, key=lambda sample: abs(sample[0] - middle))
-    return Scene(round(start, 3), round(end, 3), round(t, 3), _png(rgb))
+    t, image = min(kept, key=lambda sample: abs(sample[0] - middle))
+    return Scene(round(start, 3), round(end, 3), round(t, 3), _png(image))
 
 
 def merge_short(found: list[Scene], minimum: float = MIN_SCENE_S) -> list[Scene]:
