@@ -23,6 +23,7 @@ from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
 from altvoice.narration import narration, read_wav, with_description_track
 from altvoice.outputs import alt_text, atomic_write, exists
+from altvoice.pipelines.caption_checks import relative_inside
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
 from altvoice.sources import is_glob, is_local, source_root
@@ -34,7 +35,11 @@ NARRATION_SUFFIX, DESCRIBED_SUFFIX = ".narration.wav", ".described.mp4"
 
 
 class ListVideos(beam.DoFn):
-    """A folder, glob or bucket URL -> (relative path in wire form, file URL) of every video in it."""
+    """A folder, glob or bucket URL -> (relative path in wire form, file URL) of every video in it;
+    never the job's own described copies, nor anything in the output folder when it lies inside."""
+
+    def __init__(self, exclude: str | None = None):
+        self.exclude = exclude
 
     def process(self, url):
         try:
@@ -45,8 +50,9 @@ class ListVideos(beam.DoFn):
             yield tagged_error(url, "read", "unreadable_source", f"cannot list {url}: {err}")
             return
         for name in sorted(found):
-            if name.lower().endswith(VIDEO_EXTENSIONS):
-                relpath = posixpath.relpath(name, root) if name != root else posixpath.basename(name)
+            relpath = posixpath.relpath(name, root) if name != root else posixpath.basename(name)
+            own = name.endswith(DESCRIBED_SUFFIX) or (self.exclude and (relpath + "/").startswith(self.exclude + "/"))
+            if name.lower().endswith(VIDEO_EXTENSIONS) and not own:
                 full = name if is_local(fs) else fs.unstrip_protocol(name)
                 yield to_wire(relpath), full
 
@@ -231,7 +237,8 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions) -> None:
     found = (
         p
         | "Source" >> beam.Create([opts.input])
-        | "ListVideos" >> beam.ParDo(ListVideos()).with_outputs(ERRORS, main="ok")
+        | "ListVideos" >> beam.ParDo(ListVideos(relative_inside(root, source_root(opts.input)) or None)).with_outputs(
+            ERRORS, main="ok")
     )
     split = found.ok | "Spread" >> beam.Reshuffle() | "FindScenes" >> beam.ParDo(FindScenes()).with_outputs(
         ERRORS, "videos", main="keyframes")

@@ -54,7 +54,10 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     (videos / "zero.mp4").write_bytes(b"")
     (videos / "text.avi").write_text("not a video")
     make_audio_only(videos / "sound.mp4")
-    out = tmp_path / "out"
+    (videos / "old.mp4.described.mp4").write_bytes(whole)  # an earlier run's copy, written in place
+    out = videos / "described"  # inside the input: never read as input
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "c.mp4").write_bytes(whole)
     status = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model),
                        "--tts", "espeak"])
     assert status == 3
