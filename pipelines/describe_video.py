@@ -132,15 +132,15 @@ class WriteTrack(beam.DoFn):
             self.speaker = shared_speaker(get_synthesizer(backend, name, "wav", **options))
 
     def _spoken(self, relpath: str, track: list):
-        """Yields error records; returns (clips, starts) of the cues the voice could say."""
-        clips, starts = [], []
+        """Yields error records; returns (clips, cues) of the cues the voice could say."""
+        clips, spoken = [], []
         for cue in track:
             try:
                 clips.append(read_wav(self.speaker.speak(cue["alt_text"])[0]))
-                starts.append(cue)
+                spoken.append(cue)
             except Exception as err:  # TTSError or a backend's own: this description is left out
                 yield tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}")
-        return clips, starts
+        return clips, spoken
 
     def process(self, element):
         relpath, joined = element
