@@ -6,6 +6,7 @@ the next description later (its `fit` says where it went), never cut. The last d
 sped up further to end with the video when it can (with half a second left at least); else the
 narration runs on past the video's end.
 """
+import bisect
 import io
 import subprocess
 import wave
@@ -30,7 +31,7 @@ def write_wav(samples: np.ndarray, rate: int) -> bytes:
         audio.setnchannels(1)
         audio.setsampwidth(2)
         audio.setframerate(rate)
-        audio.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+        audio.writeframes(_pcm(samples))
     return out.getvalue()
 
 
@@ -61,71 +62,145 @@ def place(starts: list[float], lengths: list[float], total: float) -> list[tuple
     return placed
 
 
-def narration(clips: list[tuple[np.ndarray, int]], starts: list[float], total: float) -> tuple[bytes, list[dict]]:
-    """The narration WAV (the video's length, the voice's rate) and each clip's fit:
-    {"start", "end", "speed"} as placed."""
-    rate = clips[0][1] if clips else 22050
-    placed = place(starts, [len(s) / r for s, r in clips], total)
-    fast = [speed_up(samples, rate, speed) for (samples, _), (_, speed) in zip(clips, placed)]
-    ends = [offset + len(f) / rate for f, (offset, _) in zip(fast, placed)]
-    track = np.zeros(int(round(max([total, *ends]) * rate)) + 1, np.float32)  # never cut
-    fits = []
-    for samples, (offset, speed), end in zip(fast, placed, ends):
-        first = int(round(offset * rate))
-        track[first:first + len(samples)] += samples
-        fits.append({"start": round(offset, 3), "end": round(end, 3), "speed": round(speed, 3)})
-    return write_wav(track, rate), fits
+def write_narration(clips: list[str], starts: list[float], total: float, path: str) -> list[dict]:
+    """Writes the narration WAV to `path` (the video's length at least, the voice's rate): each clip
+    (a mono WAV file) placed and fitted; returns each clip's fit {"start", "end", "speed"}.
+    Streamed: one clip in memory at a time, however long the video."""
+    rate, lengths = 22050, []
+    for clip in clips:
+        with wave.open(clip) as audio:
+            rate = audio.getframerate()
+            lengths.append(audio.getnframes() / rate)
+    fits, written = [], 0
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        for clip, (offset, speed) in zip(clips, place(starts, lengths, total)):
+            with open(clip, "rb") as f:
+                samples = speed_up(read_wav(f.read())[0], rate, speed)
+            first = max(written, int(round(offset * rate)))  # never over the one before
+            out.writeframes(bytes(2 * (first - written)) + _pcm(samples))
+            written = first + len(samples)
+            fits.append({"start": round(first / rate, 3), "end": round(written / rate, 3), "speed": round(speed, 3)})
+        out.writeframes(bytes(2 * max(0, int(round(total * rate)) + 1 - written)))
+    return fits
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
 
 
 DUCK = 0.25  # the original audio's gain (-12 dB) while a description plays
 RAMP_S = 0.15  # how fast it ducks and comes back
+CHUNK = 1024  # samples per audio frame of the description track
 
 
-def ducked_mix(original: np.ndarray, spoken: np.ndarray, rate: int) -> np.ndarray:
-    """The original audio lowered to DUCK while the narration speaks (with RAMP_S ramps), plus the
-    narration; both mono float at `rate`, the result as long as the longer."""
-    length = max(len(original), len(spoken))
-    base, voice = np.zeros(length, np.float32), np.zeros(length, np.float32)
-    base[: len(original)], voice[: len(spoken)] = original, spoken
-    window = max(1, int(RAMP_S * rate))
-    speaking = np.convolve((np.abs(voice) > 1e-3).astype(np.float32), np.ones(2 * window), "same") > 0
-    gain = np.where(speaking, DUCK, 1.0).astype(np.float32)
-    gain = np.convolve(gain, np.ones(window) / window, "same").astype(np.float32)  # ramps, not clicks
-    return np.clip(base * gain + voice, -1, 1)
+def ducking(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
+    """The original audio's gain at `times` (sorted seconds): DUCK within a spoken span, 1 away from
+    all, linear ramps of RAMP_S on either side."""
+    depth = np.zeros(len(times), np.float32)
+    if len(times):
+        low = bisect.bisect_left([end for _, end in spans], times[0] - RAMP_S)
+        for start, end in spans[low:]:
+            if start - RAMP_S > times[-1]:
+                break
+            outside = np.maximum(start - times, times - end).clip(0)
+            depth = np.maximum(depth, 1 - outside / RAMP_S)
+    return 1 - (1 - DUCK) * depth.clip(0, 1)
 
 
-def with_description_track(video, narration_wav: bytes, out) -> None:
-    """Writes to `out` an MP4 copy of `video` (its video and audio streams copied, not re-encoded)
-    with one more audio stream, "Audio description": its first audio ducked under the narration
-    (the narration alone when the video has no sound), AAC."""
+class _Mixer:
+    """The description track, made in order: the original audio (mono, the narration's rate) ducked
+    under the narration WAV, which is read as it is needed."""
+
+    def __init__(self, narration_path: str, spans: list[tuple[float, float]]):
+        self.narration = wave.open(narration_path)
+        self.rate, self.spans, self.done = self.narration.getframerate(), spans, 0
+
+    def mix(self, original: np.ndarray) -> np.ndarray:
+        spoken = np.zeros(len(original), np.float32)
+        voice = read_pcm(self.narration.readframes(len(original)))
+        spoken[: len(voice)] = voice
+        times = (self.done + np.arange(len(original))) / self.rate
+        self.done += len(original)
+        return np.clip(original * ducking(times, self.spans) + spoken, -1, 1).astype(np.float32)
+
+    def rest(self) -> np.ndarray:
+        """The narration left after the original audio ended."""
+        left = self.narration.getnframes() - self.done
+        return self.mix(np.zeros(max(0, left), np.float32))
+
+
+def read_pcm(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, np.int16).astype(np.float32) / 32768
+
+
+def with_description_track(video, narration_path: str, spans: list[tuple[float, float]], out) -> None:
+    """Writes to `out` an MP4 copy of `video` with one more audio stream, "Audio description" (AAC):
+    its first audio ducked under the narration WAV while a span of `spans` is spoken, or the
+    narration alone when the video has no sound. Video and audio streams are copied as they are;
+    one MP4 can't carry (VP8, Theora, ...) is re-encoded (H.264, AAC). Streamed, in one pass."""
     import av
 
-    spoken, rate = read_wav(narration_wav)
-    original = np.zeros(0, np.float32)
-    with av.open(video) as source:
-        if source.streams.audio:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            parts = [frame.to_ndarray().reshape(-1) for decoded in source.decode(source.streams.audio[0])
-                     for frame in resampler.resample(decoded)]
-            parts += [frame.to_ndarray().reshape(-1) for frame in resampler.resample(None)]
-            original = np.concatenate(parts) if parts else original
-    mixed = ducked_mix(original, spoken, rate)
-    if hasattr(video, "seek"):
-        video.seek(0)
+    mixer = _Mixer(narration_path, spans)
     with av.open(video) as source, av.open(out, "w", format="mp4") as target:
-        copied = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("video", "audio")}
-        described = target.add_stream("aac", rate=rate, layout="mono")
+        streams = [s for s in source.streams if s.type in ("video", "audio")]
+        copied = {s.index: _output_stream(target, s) for s in streams}
+        ducked = source.streams.audio[0].index if source.streams.audio else None
+        described = target.add_stream("aac", rate=mixer.rate, layout="mono")
         described.metadata["title"] = "Audio description"
         described.metadata["language"] = "eng"
-        for packet in source.demux(*[s for s in source.streams if s.index in copied]):
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=mixer.rate)
+
+        def say(samples):
+            for start in range(0, len(samples), CHUNK):
+                frame = av.AudioFrame.from_ndarray(samples[None, start:start + CHUNK].copy(), format="flt",
+                                                   layout="mono")
+                frame.sample_rate, frame.pts = mixer.rate, mixer.done - len(samples) + start
+                for packet in described.encode(frame):
+                    target.mux(packet)
+
+        for packet in source.demux(*streams):
             if packet.dts is None:
                 continue
-            packet.stream = copied[packet.stream.index]
-            target.mux(packet)
-        for start in range(0, len(mixed), 1024):
-            frame = av.AudioFrame.from_ndarray(mixed[None, start:start + 1024].copy(), format="flt", layout="mono")
-            frame.sample_rate, frame.pts = rate, start
-            for packet in described.encode(frame):
+            output, reencoder = copied[packet.stream.index]
+            frames = packet.decode() if reencoder or packet.stream.index == ducked else []
+            if packet.stream.index == ducked:
+                say(mixer.mix(_mono(resampler, frames)))
+            elif ducked is None and packet.stream.type == "video":  # no sound: the narration, in time
+                due = int(float(packet.dts * packet.time_base) * mixer.rate) - mixer.done
+                if due > 0:
+                    say(mixer.mix(np.zeros(due, np.float32)))
+            if reencoder:
+                for frame in frames:
+                    target.mux(output.encode(frame))
+            else:
+                packet.stream = output
                 target.mux(packet)
-        for packet in described.encode():
-            target.mux(packet)
+        if ducked is not None:
+            say(mixer.mix(_mono(resampler, [None])))
+        say(mixer.rest())
+        for output, reencoder in copied.values():
+            if reencoder:
+                target.mux(output.encode())
+        target.mux(described.encode())
+
+
+def _mono(resampler, frames) -> np.ndarray:
+    parts = [f.to_ndarray().reshape(-1) for frame in frames for f in resampler.resample(frame)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _output_stream(target, stream):
+    """(output stream, whether it is re-encoded): a copy of `stream` when the MP4 can carry its codec,
+    else an H.264 or AAC encoder in its place."""
+    if stream.codec_context.name in target.supported_codecs:
+        return target.add_stream_from_template(stream), False
+    if stream.type == "video":
+        output = target.add_stream("libx264", rate=stream.average_rate or 25)
+        output.width, output.height, output.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
+        output.time_base = stream.time_base
+    else:
+        output = target.add_stream("aac", rate=stream.codec_context.sample_rate or 48000)
+    return output, True

@@ -51,13 +51,27 @@ def atomic_write(url: str, data: bytes) -> None:
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
+    _replace_whole(path, lambda f: f.write(data))
+
+
+def atomic_put(url: str, local_file: str) -> None:
+    """atomic_write of a local file's content, streamed (a large video never held in memory)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if not is_local(fs):
+        fs.put_file(local_file, path)
+        return
+    with open(local_file, "rb") as source:
+        _replace_whole(path, lambda f: shutil.copyfileobj(source, f, 1 << 20))
+
+
+def _replace_whole(path: str, write) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, TEMP_PREFIX + secrets.token_hex(6))
     handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as f:
-            f.write(data)
+            write(f)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

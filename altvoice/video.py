@@ -63,7 +63,8 @@ def open_video(file):
     try:
         container = av.open(file, metadata_errors="ignore")
     except (av.error.FFmpegError, ValueError, OSError) as err:
-        raise VideoError("unreadable_video", f"not a video PyAV can open: {err}") from None
+        reason = getattr(err, "strerror", None) or str(err)  # FFmpeg's words, without the file's path
+        raise VideoError("unreadable_video", f"not a video PyAV can open: {reason}") from None
     if not container.streams.video:
         container.close()
         raise VideoError("no_video_stream", "no video stream (audio only?)")

@@ -10,6 +10,7 @@ MP4 copy with an audio-description track (issue 15's next step).
 """
 import json
 import posixpath
+import tempfile
 
 import apache_beam as beam
 import fsspec
@@ -21,8 +22,8 @@ from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.flags import UsageError, parse_tts_options, require
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
-from altvoice.narration import narration, read_wav, with_description_track
-from altvoice.outputs import alt_text, atomic_write, exists
+from altvoice.narration import with_description_track, write_narration
+from altvoice.outputs import alt_text, atomic_put, atomic_write, exists
 from altvoice.pipelines.caption_checks import relative_inside
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
@@ -131,12 +132,16 @@ class WriteTrack(beam.DoFn):
             backend, name, options = self.voice
             self.speaker = shared_speaker(get_synthesizer(backend, name, "wav", **options))
 
-    def _spoken(self, relpath: str, track: list):
-        """Yields error records; returns (clips, cues) of the cues the voice could say."""
+    def _spoken(self, relpath: str, track: list, work: str):
+        """Yields error records; returns (clips, cues): WAV files in `work` of the cues the voice
+        could say, and those cues."""
         clips, spoken = [], []
         for cue in track:
             try:
-                clips.append(read_wav(self.speaker.speak(cue["alt_text"])[0]))
+                clip = f"{work}/{len(clips)}.wav"
+                with open(clip, "wb") as f:
+                    f.write(self.speaker.speak(cue["alt_text"])[0])
+                clips.append(clip)
                 spoken.append(cue)
             except Exception as err:  # TTSError or a backend's own: this description is left out
                 yield tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}")
@@ -147,7 +152,10 @@ class WriteTrack(beam.DoFn):
         if not joined["video"]:
             return
         info = joined["video"][0]
-        track = cues(info["spans"], dict(joined["captions"]))
+        with tempfile.TemporaryDirectory(prefix="altvoice-video-") as work:
+            yield from self._describe(relpath, info, cues(info["spans"], dict(joined["captions"])), work)
+
+    def _describe(self, relpath: str, info: dict, track: list, work: str):
         base = f"{self.root}/{to_os(relpath)}"
         name = posixpath.basename(base)
         old = _read_json(base + SCENES_SUFFIX)
@@ -160,22 +168,25 @@ class WriteTrack(beam.DoFn):
         record = {**described(relpath), "duration": round(info["duration"], 3), "has_audio": info["has_audio"],
                   "scenes": [{"start": s, "end": e, "keyframe_time": k} for s, e, k in info["spans"]],
                   "cues": track, "model_id": self.model_id, "files": []}
-        outputs = {TRACK_SUFFIX: lambda: webvtt(track).encode("utf-8")}
+        with open(f"{work}/track.vtt", "w", encoding="utf-8") as f:
+            f.write(webvtt(track))
+        outputs = {TRACK_SUFFIX: lambda: f"{work}/track.vtt"}
         if self.speaker and track:
-            clips, spoken = yield from self._spoken(relpath, track)
+            clips, spoken = yield from self._spoken(relpath, track, work)
             if clips:
-                audio, fits = narration(clips, [cue["start"] for cue in spoken], info["duration"])
+                fits = write_narration(clips, [cue["start"] for cue in spoken], info["duration"], f"{work}/voice.wav")
                 for cue, fit in zip(spoken, fits):
                     cue["narration"] = fit
-                outputs[NARRATION_SUFFIX] = lambda: audio
-                outputs[DESCRIBED_SUFFIX] = lambda: described_copy(info["url"], audio)
+                spans = [(fit["start"], fit["end"]) for fit in fits]
+                outputs[NARRATION_SUFFIX] = lambda: f"{work}/voice.wav"
+                outputs[DESCRIBED_SUFFIX] = lambda: described_copy(info["url"], f"{work}/voice.wav", spans, work)
         for suffix, make in outputs.items():
             if exists(base + suffix) and name + suffix not in ours:
                 yield tagged_error(relpath, "write", "output_exists", f"{base}{suffix} exists and was not written by "
                                    "altvoice: not overwritten")
                 continue
             try:
-                atomic_write(base + suffix, make())
+                atomic_put(base + suffix, make())
                 record["files"].append(name + suffix)
             except Exception as err:  # a copy FFmpeg can't make, a write that failed: this file only
                 yield tagged_error(relpath, "write", "write_failed", f"{name}{suffix}: {type(err).__name__}: {err}")
@@ -200,15 +211,12 @@ def _read_json(url: str) -> dict | None:
     return record if isinstance(record, dict) and "cues" in record and "model_id" in record else None
 
 
-def described_copy(url: str, narration_wav: bytes) -> bytes:
-    """The MP4 copy of the video at `url` with the audio-description track (altvoice.narration)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as work, fsspec.open(url, "rb") as source:
-        target = f"{work}/described.mp4"
-        with_description_track(source, narration_wav, target)
-        with open(target, "rb") as f:
-            return f.read()
+def described_copy(url: str, narration_path: str, spans: list, work: str) -> str:
+    """A local MP4 copy (in `work`) of the video at `url` with the audio-description track."""
+    target = f"{work}/described.mp4"
+    with fsspec.open(url, "rb") as source:
+        with_description_track(source, narration_path, spans, target)
+    return target
 
 
 def voice(opts) -> tuple | None:

@@ -116,16 +116,16 @@ def review_page_data(root) -> tuple[dict, list]:
     return call(folder / "run.js"), [r for chunk in sorted(folder.glob("records-*.js")) for r in call(chunk)]
 
 
-def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None) -> list[float]:
-    """An H.264 video of still shots [(RGB colour or image array, seconds)], with a sine tone as its
-    audio when `tone_hz`; returns the cut times."""
+def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None, codecs=("libx264", "aac")) -> list[float]:
+    """A video (H.264, AAC unless `codecs`) of still shots [(RGB colour or image array, seconds)],
+    with a sine tone as its audio when `tone_hz`; returns the cut times."""
     import av
 
     width, height = size
     with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream("libx264", rate=fps)
+        video = out.add_stream(codecs[0], rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = out.add_stream("aac", rate=16000) if tone_hz else None
+        audio = out.add_stream(codecs[1], rate=16000) if tone_hz else None
         cuts, t = [], 0.0
         for shot, seconds in shots:
             picture = np.asarray(scene_image(shot, size=max(size)).resize(size)) if isinstance(shot, tuple) else shot

@@ -45,10 +45,13 @@ def test_cues_merge_consecutive_scenes_that_say_the_same():
 
 
 def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_path, tiny_model):
+    import av
+
     videos = tmp_path / "videos"
     (videos / "sub").mkdir(parents=True)
     cuts = make_video(videos / "a.mp4", SHOTS, tone_hz=440)
-    make_video(videos / "sub" / "b.mkv", [((20, 20, 20), 2), ((240, 240, 240), 2)], fmt="matroska")
+    make_video(videos / "sub" / "b.avi", [((20, 20, 20), 2), ((240, 240, 240), 2)], tone_hz=440, fmt="avi",
+               codecs=("msmpeg4v2", "pcm_mulaw"))  # neither is carried by MP4: the copy re-encodes them
     whole = (videos / "a.mp4").read_bytes()
     (videos / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
     (videos / "zero.mp4").write_bytes(b"")
@@ -62,7 +65,7 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
                        "--tts", "espeak"])
     assert status == 3
     manifest = {m["image"]: m for m in map(json.loads, (out / "manifest.jsonl").open())}
-    assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.mkv": "written"}
+    assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.avi": "written"}
     errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
     assert sorted((e["image"], e["kind"]) for e in errors) == [
         ("sound.mp4", "no_video_stream"), ("text.avi", "unreadable_video"), ("truncated.mp4", "unreadable_video"),
@@ -74,7 +77,10 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     assert track.captions[0].start == "00:00:00.000" and track.captions[-1].end_in_seconds == pytest.approx(10, abs=0.2)
     assert (out / "a.mp4.descriptions.vtt").read_text().startswith("WEBVTT\nKind: descriptions")
     assert record["files"] == ["a.mp4.descriptions.vtt", "a.mp4.narration.wav", "a.mp4.described.mp4"]
-    assert (out / "sub" / "b.mkv.narration.wav").exists() and (out / "sub" / "b.mkv.described.mp4").exists()
+    assert (out / "sub" / "b.avi.narration.wav").exists()
+    with av.open(str(out / "sub" / "b.avi.described.mp4")) as copy:
+        assert [s.codec_context.name for s in copy.streams] == ["h264", "aac", "aac"]
+        assert copy.streams.video[0].frames == 40 and copy.duration / 1e6 == pytest.approx(4, abs=0.2)
 
 
 def test_descriptions_are_placed_sped_up_within_the_limit_or_moved_never_cut():
