@@ -236,12 +236,24 @@ def review(parser) -> None:
                         help="remake thumbnails that exist for the same version of an image")
 
 
+def describe_video(parser) -> None:
+    """Flags of `altvoice describe-video` beyond caption's."""
+    parser.add_argument("--range-seconds", "--range_seconds", dest="range_seconds", type=_positive(float),
+                        default=120.0, help="long videos are scanned for shots in time ranges of this many "
+                        "seconds, in parallel (default 120)")
+
+
 def _video_help(parser) -> None:
     parser.add_argument("--input", help="videos: folder (recursive), glob or fsspec URL (.mp4 .m4v .mov .webm .mkv .avi)")
     parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
     parser.add_argument("--grounding", default="on", choices=["on", "off"], help="grounded captions (default on)")
     parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                         help="beam search width (default: the model's)")
+    parser.add_argument("--tts", default=None, choices=["piper", "espeak", "google", "none"],
+                        help="narration voice backend (default: the best offline one installed)")
+    parser.add_argument("--voice", default=None, help="backend voice")
+    parser.add_argument("--force", action="store_true", help="redo videos whose outputs are up to date")
+    describe_video(parser)
 
 
 def _review_help(parser) -> None:

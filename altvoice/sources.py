@@ -217,10 +217,12 @@ def list_sources(url: str, chunk: int = ZIP_CHUNK, limits: Limits = Limits()) ->
 
 
 def _file_entry(root: str, path: str, info: dict, fs) -> Entry:
-    name = to_wire(posixpath.relpath(path, root))
-    if is_local(fs):
-        return Entry(name, info.get("size"), _local_stamp(os.stat(path)))
-    return Entry(name, info.get("size"), _store_stamp(info))
+    return Entry(to_wire(posixpath.relpath(path, root)), info.get("size"), file_stamp(fs, path, info))
+
+
+def file_stamp(fs, path: str, info: dict) -> tuple:
+    """A file's source stamp from its fsspec `info` (outputs.same_source compares two)."""
+    return _local_stamp(os.stat(path)) if is_local(fs) else _store_stamp(info)
 
 
 def archive_budget(compressed_size: int, limits: Limits) -> int:

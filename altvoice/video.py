@@ -1,13 +1,20 @@
 """Video for audio description (PyAV): the shots of a video and a keyframe for each.
 
-Shots are found on frames sampled every SAMPLE_S seconds: the distance between consecutive
-samples' colour histograms (16 bins per RGB channel, each normalised; half the L1 distance, so
-0 = same colours, 1 = none shared) above CUT_THRESHOLD is a cut. Scenes shorter than MIN_SCENE_S
-are merged into the scene before them (too short to say anything in). Each scene's keyframe is
-the sample nearest its middle, kept from at most KEPT_SAMPLES of it (memory stays flat however
-long a scene is).
+Shots are found on samples: the first frame of every SAMPLE_S seconds (a fixed grid, so a video
+cut into time ranges gives the same samples). The distance between consecutive samples' colour
+histograms (16 bins per RGB channel, each normalised; half the L1 distance, so 0 = same colours,
+1 = none shared) above CUT_THRESHOLD is a cut. Scenes shorter than MIN_SCENE_S are merged into the
+scene before them (too short to say anything in). Each scene's keyframe is the sample nearest its
+middle.
+
+Long videos are scanned in time ranges, each on its own (`scan_range`, seeking to PREROLL_S before
+its start for the sample to compare its first one with); `plan` joins the ranges' segments into
+scenes. A range offers one keyframe candidate for a segment it holds whole, and up to
+EDGE_CANDIDATES for one that may go on into the next range; at most KEPT_SAMPLES small images are
+held while scanning, so memory stays flat however long a video or a scene is.
 """
 import io
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +24,9 @@ SAMPLE_S = 0.25
 CUT_THRESHOLD = 0.35
 MIN_SCENE_S = 1.5
 KEPT_SAMPLES = 64
+EDGE_CANDIDATES = 16
+RANGE_S = 120.0  # seconds of video a range scan covers (a multiple of SAMPLE_S)
+PREROLL_S = 1.0
 KEYFRAME_SIZE = 320  # pixels, longer side: enough for the captioner's 160 and the classifier's 224
 MAX_PIXELS = 8192 * 8192  # a frame larger than this is refused before decoding
 MAX_SECONDS = 6 * 3600  # a longer video is refused (a 10-hour silent header, say) before decoding
@@ -30,11 +40,17 @@ class VideoError(ValueError):
         self.kind = kind
 
 
+class Segment(NamedTuple):
+    start: float
+    end: float
+    cut: bool  # it starts at a cut or the video's start; else it goes on from the range before
+    candidates: tuple  # keyframe times offered for it
+
+
 class Scene(NamedTuple):
     start: float
     end: float
     keyframe_time: float
-    keyframe: bytes  # PNG
 
 
 class VideoInfo(NamedTuple):
@@ -60,6 +76,8 @@ def open_video(file):
     """A PyAV container with a video stream, and its VideoInfo; VideoError otherwise."""
     import av
 
+    if hasattr(file, "seek"):
+        file.seek(0)
     try:
         container = av.open(file, metadata_errors="ignore")
     except (av.error.FFmpegError, ValueError, OSError) as err:
@@ -82,17 +100,27 @@ def open_video(file):
     return container, info
 
 
-def _rgb(frame) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
+def probe(file) -> VideoInfo:
+    """The video's VideoInfo, without decoding it; VideoError if it can't be described."""
+    container, info = open_video(file)
+    container.close()
+    return info
+
+
+def time_ranges(duration: float, length: float = RANGE_S) -> list[tuple[float, float]]:
+    """[start, end) spans covering a video of `duration` seconds; the last runs to the end."""
+    step = max(SAMPLE_S, round(length / SAMPLE_S) * SAMPLE_S)
+    count = max(1, math.ceil(duration / step))
+    return [(i * step, (i + 1) * step if i + 1 < count else math.inf) for i in range(count)]
+
+
+def _sample(frame) -> Image.Image:
+    """A frame as kept: RGB, rotation applied, at most KEYFRAME_SIZE a side (scaled by FFmpeg)."""
+    scale = min(1.0, KEYFRAME_SIZE / max(frame.width, frame.height))
+    rgb = frame.to_ndarray(format="rgb24", width=max(1, round(frame.width * scale)),
+                           height=max(1, round(frame.height * scale)))
     turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
-    return np.rot90(rgb, turns).copy() if turns else rgb
-
-
-def _small(rgb: np.ndarray) -> Image.Image:
-    """A sample as kept: at most KEYFRAME_SIZE a side (64 of them stay small however big the video)."""
-    image = Image.fromarray(rgb)
-    image.thumbnail((KEYFRAME_SIZE, KEYFRAME_SIZE))
-    return image
+    return Image.fromarray(np.rot90(rgb, turns).copy() if turns else rgb)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -101,47 +129,85 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def scenes(file) -> tuple[VideoInfo, list[Scene]]:
-    """The video's info and its scenes, from one decoding pass; VideoError if it can't be read."""
+def scan_range(file, start: float = 0.0, end: float = math.inf) -> tuple[list[Segment], dict]:
+    """The segments of [start, end) of a video, and {keyframe time: PNG} of their candidates."""
     import av
 
     container, info = open_video(file)
-    cuts, kept, found, last, previous, end = [], [], [], None, None, 0.0
+    segments, images, kept = [], {}, []
+    previous, slot, last, opening, cut = None, None, None, start, start == 0
+
+    def close(until: float, complete: bool):
+        middle = (opening + until) / 2
+        offered = [min(kept, key=lambda s: abs(s[0] - middle))] if complete else \
+            kept[:: math.ceil(len(kept) / EDGE_CANDIDATES)]
+        images.update((round(t, 3), _png(image)) for t, image in offered)
+        segments.append(Segment(round(opening, 3), round(until, 3), cut, tuple(round(t, 3) for t, _ in offered)))
+
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if start > 0:
+            container.seek(int(max(0.0, start - PREROLL_S) / stream.time_base), stream=stream)
         try:
             for frame in container.decode(stream):
-                if frame.pts is None:
+                t = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                if t is None or t >= end or int(t // SAMPLE_S) == slot:
+                    if t is not None and t >= end:
+                        break
                     continue
-                t = float(frame.pts * frame.time_base)
-                end = max(end, t)
-                if last is not None and t - last < SAMPLE_S:
-                    continue
-                last, rgb = t, _rgb(frame)
-                current = histogram(rgb)
-                if previous is not None and distance(previous, current) > CUT_THRESHOLD:
-                    found.append(_close(cuts[-1] if cuts else 0.0, t, kept))
-                    cuts.append(t)
-                    kept = []
+                slot, image = int(t // SAMPLE_S), _sample(frame)
+                current = histogram(np.asarray(image))
+                if t >= start:
+                    if previous is not None and distance(previous, current) > CUT_THRESHOLD:
+                        if kept:
+                            close(t, complete=cut)
+                        opening, cut, kept = t, True, []
+                    last = t
+                    kept.append((t, image))
+                    if len(kept) > KEPT_SAMPLES:
+                        kept = kept[::2]
                 previous = current
-                kept.append((t, _small(rgb)))
-                if len(kept) > KEPT_SAMPLES:
-                    kept = kept[::2]
         except av.error.FFmpegError as err:
-            if not found and not kept:
-                raise VideoError("undecodable_video", f"no frame could be decoded: {err}") from None
-    if not kept and not found:
+            if start == 0 and not kept and not segments:
+                raise VideoError("undecodable_video", f"no frame could be decoded: {err.strerror or err}") from None
+    if kept:
+        close(end if math.isfinite(end) else max(info.duration, last), complete=False)
+    elif start == 0:
         raise VideoError("no_frames", "the video stream holds no frame")
-    duration = max(info.duration, end)
-    found.append(_close(cuts[-1] if cuts else 0.0, duration, kept))
-    return info._replace(duration=duration), merge_short(found)
+    return segments, images
 
 
-def _close(start: float, end: float, kept: list) -> Scene:
-    middle = (start + end) / 2
-    t, image = min(kept, key=lambda sample: abs(sample[0] - middle))
-    return Scene(round(start, 3), round(end, 3), round(t, 3), _png(image))
+def plan(segments: list[Segment], duration: float) -> list[Scene]:
+    """The scenes of a video from its ranges' segments: a segment that goes on from the range before
+    joins the scene before; each scene's keyframe is its candidate nearest its middle; short scenes
+    merged (merge_short). The last scene ends with the video."""
+    found = []  # [start, end, candidates]
+    for segment in sorted(segments):
+        if found and not segment.cut:
+            found[-1][1] = segment.end
+            found[-1][2] += segment.candidates
+            continue
+        if found:
+            found[-1][1] = segment.start
+        found.append([segment.start, segment.end, list(segment.candidates)])
+    if found:
+        found[-1][1] = max(found[-1][1], round(duration, 3))
+    return merge_short([Scene(start, end, min(offered, key=lambda t: abs(t - (start + end) / 2)))
+                        for start, end, offered in found])
+
+
+def scenes(file, range_seconds: float = RANGE_S) -> tuple[VideoInfo, list[Scene], dict]:
+    """A video's info, its scenes and {keyframe time: PNG} of their keyframes, range by range in
+    this process (the describe-video job scans the ranges in parallel)."""
+    info = probe(file)
+    segments, images = [], {}
+    for start, end in time_ranges(info.duration, range_seconds):
+        found, offered = scan_range(file, start, end)
+        segments += found
+        images.update(offered)
+    found = plan(segments, info.duration)
+    return info._replace(duration=found[-1].end), found, {s.keyframe_time: images[s.keyframe_time] for s in found}
 
 
 def merge_short(found: list[Scene], minimum: float = MIN_SCENE_S) -> list[Scene]:

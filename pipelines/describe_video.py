@@ -1,12 +1,14 @@
-"""`altvoice describe-video`: a timed description track for every video of a folder, glob or bucket.
+"""`altvoice describe-video`: a timed audio description for every video of a folder, glob or bucket.
 
-    input URL --ListVideos--> (relpath, url) --FindScenes (PyAV: shots, keyframes)--> ((relpath, scene), PNG)
-      --DecodeImage--> RunInference(the captioner) --> ((relpath, scene), Grounded)
-      --by video--> <output>/<relpath>.descriptions.vtt (WebVTT, kind="descriptions") + <relpath>.scenes.json
+    input URL --ListVideos--> (relpath, url, stamp), up-to-date videos skipped
+      --SplitVideo--> time ranges --ScanRange (PyAV, in parallel)--> segments + keyframe candidates
+      --PlanScenes (by video)--> scenes; their keyframes --DecodeImage--> RunInference(the captioner)
+      --by video--> WriteTrack: beside <output>/<relpath>: .descriptions.vtt (WebVTT, kind
+      "descriptions"), .narration.wav, .described.mp4 (an audio-description track added), .scenes.json
     one line per video --> <output>/manifest.jsonl; every failure --> <output>/errors.jsonl
 
-Consecutive scenes whose descriptions say the same are one cue. Not yet: narration audio and the
-MP4 copy with an audio-description track (issue 15's next step).
+Consecutive scenes whose descriptions say the same are one cue. A video is done when its
+.scenes.json is complete and names the same source stamp, model and voice (skipped unless --force).
 """
 import json
 import posixpath
@@ -19,16 +21,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
-from altvoice.flags import UsageError, parse_tts_options, require
+from altvoice.flags import UsageError, require
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
 from altvoice.narration import with_description_track, write_narration
-from altvoice.outputs import alt_text, atomic_put, atomic_write, exists
-from altvoice.pipelines.caption_checks import relative_inside
+from altvoice.outputs import alt_text, atomic_put, atomic_write, exists, same_source
+from altvoice.pipelines.caption import Settings
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
-from altvoice.sources import is_glob, is_local, source_root
-from altvoice.video import VideoError, scenes
+from altvoice.pipelines.read_images import SKIPPED, UP_TO_DATE
+from altvoice.sources import file_stamp, is_glob, is_local, source_root
+from altvoice.video import VideoError, plan, probe, scan_range, time_ranges
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 TRACK_SUFFIX, SCENES_SUFFIX = ".descriptions.vtt", ".scenes.json"
@@ -36,48 +39,116 @@ NARRATION_SUFFIX, DESCRIBED_SUFFIX = ".narration.wav", ".described.mp4"
 
 
 class ListVideos(beam.DoFn):
-    """A folder, glob or bucket URL -> (relative path in wire form, file URL) of every video in it;
-    never the job's own described copies, nor anything in the output folder when it lies inside."""
+    """A folder, glob or bucket URL -> (relative path in wire form, file URL, source stamp) of every
+    video in it; never the job's own described copies, nor anything in the output folder when it
+    lies inside. Videos whose outputs are up to date (`done`) are tagged SKIPPED instead."""
 
-    def __init__(self, exclude: str | None = None):
-        self.exclude = exclude
+    def __init__(self, settings: Settings):
+        self.settings = settings
 
     def process(self, url):
         try:
             fs, path = fsspec.core.url_to_fs(url)
             root = fs._strip_protocol(source_root(url)).rstrip("/")
-            found = fs.glob(path) if is_glob(fs, path) else (fs.find(path) if fs.isdir(path) else [path])
+            found = (fs.glob(path, detail=True) if is_glob(fs, path) else
+                     fs.find(path, detail=True) if fs.isdir(path) else {path: fs.info(path)})
         except Exception as err:  # a source that can't be listed is the whole source's error
             yield tagged_error(url, "read", "unreadable_source", f"cannot list {url}: {err}")
             return
-        for name in sorted(found):
+        exclude = self.settings.exclude
+        for name, info in sorted(found.items()):
             relpath = posixpath.relpath(name, root) if name != root else posixpath.basename(name)
-            own = name.endswith(DESCRIBED_SUFFIX) or (self.exclude and (relpath + "/").startswith(self.exclude + "/"))
-            if name.lower().endswith(VIDEO_EXTENSIONS) and not own:
-                full = name if is_local(fs) else fs.unstrip_protocol(name)
-                yield to_wire(relpath), full
+            own = name.endswith(DESCRIBED_SUFFIX) or (exclude and (relpath + "/").startswith(exclude + "/"))
+            if not name.lower().endswith(VIDEO_EXTENSIONS) or own or info.get("type") != "file":
+                continue
+            stamp = dict(file_stamp(fs, name, info))
+            if not self.settings.force and done(self.settings, to_wire(relpath), stamp):
+                yield beam.pvalue.TaggedOutput(SKIPPED, to_wire(relpath))
+            else:
+                yield to_wire(relpath), name if is_local(fs) else fs.unstrip_protocol(name), stamp
 
 
-class FindScenes(beam.DoFn):
-    """(relpath, url) -> ((relpath, index), keyframe PNG); tagged "videos": (relpath, info and scenes)."""
+def done(settings: Settings, relpath: str, stamp: dict) -> bool:
+    """True when the video's scenes record is complete, for this video as it is now, this model and
+    voice, and every file it lists is there."""
+    base = f"{settings.output_root}/{to_os(relpath)}"
+    record = _read_json(base + SCENES_SUFFIX)
+    if not record or not record.get("complete") or not same_source(record.get("source"), tuple(stamp.items())):
+        return False
+    if record.get("model_id") != settings.model_id or record.get("voice") != settings.voice_id:
+        return False
+    folder = posixpath.dirname(base)
+    return all(isinstance(n, str) and "/" not in n and exists(f"{folder}/{n}") for n in record.get("files", []))
+
+
+class SplitVideo(beam.DoFn):
+    """(relpath, url, stamp) -> (relpath, url, start, end): the video's time ranges (video.time_ranges);
+    tagged "info": (relpath, {duration, has_audio, url, stamp})."""
+
+    def __init__(self, range_seconds: float):
+        self.range_seconds = range_seconds
 
     def process(self, element):
-        relpath, url = element
+        relpath, url, stamp = element
         try:
             with fsspec.open(url, "rb") as f:
-                info, found = scenes(f)
+                info = probe(f)
         except VideoError as err:
             yield tagged_error(relpath, "video", err.kind, str(err))
             return
         except Exception as err:  # one unreadable video must never stop the run
             yield tagged_error(relpath, "video", "unreadable_video", f"{type(err).__name__}: {err}")
             return
-        beam.metrics.Metrics.counter("altvoice", "videos_split").inc()
+        for start, end in time_ranges(info.duration, self.range_seconds):
+            yield relpath, url, start, end
+        yield beam.pvalue.TaggedOutput("info", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
+                                                          "url": url, "stamp": stamp}))
+
+
+class ScanRange(beam.DoFn):
+    """(relpath, url, start, end) -> ((relpath, keyframe time), PNG) of each keyframe candidate;
+    tagged "segments": (relpath, [Segment], or None when the range failed). A range that can't be
+    decoded past the first is an error line and the video is described without it."""
+
+    def process(self, element):
+        relpath, url, start, end = element
+        try:
+            with fsspec.open(url, "rb") as f:
+                segments, images = scan_range(f, start, end)
+        except Exception as err:  # VideoError (kind and words of its own) or FFmpeg's, PyAV's
+            kind = err.kind if isinstance(err, VideoError) else "unreadable_video"
+            where = "" if start == 0 else f"from {start:.0f} s: "
+            yield tagged_error(relpath, "video", kind if start == 0 else "partly_decoded", f"{where}{err}")
+            segments, images = None, {}
+        beam.metrics.Metrics.counter("altvoice", "video_ranges_scanned").inc()
+        for t, png in images.items():
+            yield (relpath, t), png
+        yield beam.pvalue.TaggedOutput("segments", (relpath, segments))
+
+
+class PlanScenes(beam.DoFn):
+    """(relpath, {"info": [...], "segments": [[Segment], ...]}) -> ((relpath, keyframe time), scene
+    index) for each scene; tagged "videos": (relpath, info with the scenes' spans)."""
+
+    def process(self, element):
+        relpath, joined = element
+        segments = [segment for found in joined["segments"] for segment in found or []]
+        if not joined["info"] or not segments:  # no range decoded: ScanRange said why
+            return
+        info = {**joined["info"][0], "partial": None in joined["segments"]}
+        found = plan(segments, info["duration"])
         for index, scene in enumerate(found):
-            yield (relpath, index), scene.keyframe
-        spans = [(s.start, s.end, s.keyframe_time) for s in found]
-        yield beam.pvalue.TaggedOutput("videos", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
-                                                             "spans": spans, "url": url}))
+            yield (relpath, scene.keyframe_time), index
+        yield beam.pvalue.TaggedOutput("videos", (relpath, {**info, "duration": found[-1].end,
+                                                            "spans": [tuple(scene) for scene in found]}))
+
+
+def pick_keyframes(element):
+    """((relpath, time), {"image": [PNG], "scene": [index]}) -> ((relpath, index), PNG) of chosen ones."""
+    (relpath, _), joined = element
+    for index in joined["scene"]:
+        for png in joined["image"][:1]:
+            yield (relpath, index), png
 
 
 def timestamp(seconds: float) -> str:
@@ -120,21 +191,21 @@ class WriteTrack(beam.DoFn):
     earlier run did not make is never replaced (an error line; the others are written). A
     description that can't be spoken is an error line; the narration has the others."""
 
-    def __init__(self, root: str, model_id: str, voice: tuple | None):
-        self.root, self.model_id, self.voice = root, model_id, voice
+    def __init__(self, settings: Settings):
+        self.settings, self.root = settings, settings.output_root
         self.speaker = None
 
     def setup(self):
-        if self.voice:
-            from altvoice.tts import get_synthesizer
-            from altvoice.tts.reuse import shared_speaker
+        from altvoice.tts import get_synthesizer
+        from altvoice.tts.reuse import shared_speaker
 
-            backend, name, options = self.voice
-            self.speaker = shared_speaker(get_synthesizer(backend, name, "wav", **options))
+        s = self.settings
+        synthesizer = get_synthesizer(s.backend, s.voice, "wav", **s.tts_options)
+        self.speaker = shared_speaker(synthesizer) if synthesizer else None
 
-    def _spoken(self, relpath: str, track: list, work: str):
-        """Yields error records; returns (clips, cues): WAV files in `work` of the cues the voice
-        could say, and those cues."""
+    def _spoken(self, relpath: str, track: list, work: str, errors: list) -> tuple[list, list]:
+        """(clips, cues): WAV files in `work` of the cues the voice could say, and those cues; an
+        error record in `errors` for each it could not."""
         clips, spoken = [], []
         for cue in track:
             try:
@@ -144,7 +215,7 @@ class WriteTrack(beam.DoFn):
                 clips.append(clip)
                 spoken.append(cue)
             except Exception as err:  # TTSError or a backend's own: this description is left out
-                yield tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}")
+                errors.append(tagged_error(relpath, "speech", "tts_failed", f"{cue['alt_text'][:60]!r}: {err}"))
         return clips, spoken
 
     def process(self, element):
@@ -152,27 +223,32 @@ class WriteTrack(beam.DoFn):
         if not joined["video"]:
             return
         info = joined["video"][0]
+        errors = []
         with tempfile.TemporaryDirectory(prefix="altvoice-video-") as work:
-            yield from self._describe(relpath, info, cues(info["spans"], dict(joined["captions"])), work)
+            yield from self._describe(relpath, info, dict(joined["captions"]), work, errors)
+        yield from errors
 
-    def _describe(self, relpath: str, info: dict, track: list, work: str):
+    def _describe(self, relpath: str, info: dict, captions: dict, work: str, errors: list):
+        """Writes the video's files and record; yields its manifest line, keeps errors in `errors`."""
         base = f"{self.root}/{to_os(relpath)}"
         name = posixpath.basename(base)
         old = _read_json(base + SCENES_SUFFIX)
         if old is None and exists(base + SCENES_SUFFIX):
-            yield tagged_error(relpath, "write", "output_exists", f"{base}{SCENES_SUFFIX} exists and is not one "
-                               "altvoice wrote: not overwritten, video not described")
+            errors.append(tagged_error(relpath, "write", "output_exists", f"{base}{SCENES_SUFFIX} exists and is "
+                                       "not one altvoice wrote: not overwritten, video not described"))
             yield {**described(relpath), "status": "failed"}
             return
         ours = set((old or {}).get("files", []))
-        record = {**described(relpath), "duration": round(info["duration"], 3), "has_audio": info["has_audio"],
+        track = cues(info["spans"], captions)
+        record = {**described(relpath), "source": info["stamp"], "duration": round(info["duration"], 3),
+                  "has_audio": info["has_audio"],
                   "scenes": [{"start": s, "end": e, "keyframe_time": k} for s, e, k in info["spans"]],
-                  "cues": track, "model_id": self.model_id, "files": []}
+                  "cues": track, "model_id": self.settings.model_id, "voice": self.settings.voice_id, "files": []}
         with open(f"{work}/track.vtt", "w", encoding="utf-8") as f:
             f.write(webvtt(track))
         outputs = {TRACK_SUFFIX: lambda: f"{work}/track.vtt"}
         if self.speaker and track:
-            clips, spoken = yield from self._spoken(relpath, track, work)
+            clips, spoken = self._spoken(relpath, track, work, errors)
             if clips:
                 fits = write_narration(clips, [cue["start"] for cue in spoken], info["duration"], f"{work}/voice.wav")
                 for cue, fit in zip(spoken, fits):
@@ -182,23 +258,25 @@ class WriteTrack(beam.DoFn):
                 outputs[DESCRIBED_SUFFIX] = lambda: described_copy(info["url"], f"{work}/voice.wav", spans, work)
         for suffix, make in outputs.items():
             if exists(base + suffix) and name + suffix not in ours:
-                yield tagged_error(relpath, "write", "output_exists", f"{base}{suffix} exists and was not written by "
-                                   "altvoice: not overwritten")
+                errors.append(tagged_error(relpath, "write", "output_exists", f"{base}{suffix} exists and was not "
+                                           "written by altvoice: not overwritten"))
                 continue
             try:
                 atomic_put(base + suffix, make())
                 record["files"].append(name + suffix)
             except Exception as err:  # a copy FFmpeg can't make, a write that failed: this file only
-                yield tagged_error(relpath, "write", "write_failed", f"{name}{suffix}: {type(err).__name__}: {err}")
+                errors.append(tagged_error(relpath, "write", "write_failed",
+                                           f"{name}{suffix}: {type(err).__name__}: {err}"))
+        record["complete"] = not errors and not info.get("partial") and len(captions) == len(info["spans"])
         try:
             atomic_write(base + SCENES_SUFFIX, json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
         except OSError as err:
-            yield tagged_error(relpath, "write", "write_failed", str(err))
+            errors.append(tagged_error(relpath, "write", "write_failed", str(err)))
             yield {**described(relpath), "status": "failed"}
             return
         beam.metrics.Metrics.counter("altvoice", "videos_described").inc()
-        yield {**described(relpath), "status": "written", "scenes": len(info["spans"]), "cues": len(track),
-               "files": record["files"]}
+        yield {**described(relpath), "status": "written" if record["complete"] else "partial",
+               "scenes": len(info["spans"]), "cues": len(track), "files": record["files"]}
 
 
 def _read_json(url: str) -> dict | None:
@@ -219,59 +297,48 @@ def described_copy(url: str, narration_path: str, spans: list, work: str) -> str
     return target
 
 
-def voice(opts) -> tuple | None:
-    """(backend, voice, options) of the narration, or None for --tts none; UsageError if unusable."""
-    from altvoice.tts import TTSError, default_backend, get_synthesizer
-
-    backend, options = opts.tts or default_backend(), parse_tts_options(opts.tts_option)
-    try:
-        synthesizer = get_synthesizer(backend, opts.voice, "wav", **options)
-        if synthesizer:
-            synthesizer.probe()
-    except (ValueError, TTSError) as err:
-        raise UsageError(f"--tts {backend}: {err}") from None
-    return (backend, opts.voice, options) if synthesizer else None
-
-
-def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions) -> None:
+def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Settings) -> None:
     """Adds the describe-video job to `p`."""
-    from altvoice.model.export import BUNDLED_MODEL, read_card
     from altvoice.model.handler import CaptionModelHandler
 
-    root = opts.output.rstrip("/")
-    model_dir = opts.model or BUNDLED_MODEL
-    card = read_card(model_dir)
-    grounding = opts.grounding == "on" and "grounding" in card
+    root = settings.output_root
     found = (
         p
         | "Source" >> beam.Create([opts.input])
-        | "ListVideos" >> beam.ParDo(ListVideos(relative_inside(root, source_root(opts.input)) or None)).with_outputs(
-            ERRORS, main="ok")
+        | "ListVideos" >> beam.ParDo(ListVideos(settings)).with_outputs(ERRORS, SKIPPED, main="ok")
     )
-    split = found.ok | "Spread" >> beam.Reshuffle() | "FindScenes" >> beam.ParDo(FindScenes()).with_outputs(
-        ERRORS, "videos", main="keyframes")
-    decoded = split.keyframes | "Decode" >> beam.ParDo(
-        DecodeImage(card["backbone"]["image_size"], object_size=OBJECT_SIZE if grounding else None)
+    split = (found.ok | "SpreadVideos" >> beam.Reshuffle()
+             | "SplitVideo" >> beam.ParDo(SplitVideo(opts.range_seconds)).with_outputs(ERRORS, "info", main="ranges"))
+    scanned = (split.ranges | "SpreadRanges" >> beam.Reshuffle()
+               | "ScanRange" >> beam.ParDo(ScanRange()).with_outputs(ERRORS, "segments", main="candidates"))
+    planned = ({"info": split.info, "segments": scanned.segments} | "ByVideo" >> beam.CoGroupByKey()
+               | "PlanScenes" >> beam.ParDo(PlanScenes()).with_outputs("videos", main="chosen"))
+    keyframes = ({"image": scanned.candidates, "scene": planned.chosen} | "ByTime" >> beam.CoGroupByKey()
+                 | "PickKeyframes" >> beam.FlatMap(pick_keyframes))
+    decoded = keyframes | "Decode" >> beam.ParDo(
+        DecodeImage(settings.image_size, object_size=OBJECT_SIZE if settings.grounding else None)
     ).with_outputs("failed", ERRORS, main="ok")
-    handler = CaptionModelHandler(model_dir, opts.beam_width, opts.batch_size or 64, grounding)
+    handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 64, settings.grounding,
+                                  settings.min_confidence)
     captions = (
         decoded.ok
         | "Caption" >> RunInference(KeyedModelHandler(handler))
-        | "ByVideo" >> beam.MapTuple(lambda key, result: (key[0], (key[1], result.inference)))
+        | "ToVideo" >> beam.MapTuple(lambda key, result: (key[0], (key[1], result.inference)))
     )
-    manifest = (
-        {"video": split.videos, "captions": captions}
+    written = (
+        {"video": planned.videos, "captions": captions}
         | "Join" >> beam.CoGroupByKey()
-        | "WriteTrack" >> beam.ParDo(WriteTrack(root, card.get("name", "altvoice"), voice(opts))).with_outputs(
-            ERRORS, main="manifest")
+        | "WriteTrack" >> beam.ParDo(WriteTrack(settings)).with_outputs(ERRORS, main="manifest")
     )
+    skipped = found[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})
     _ = (
-        manifest.manifest
+        (written.manifest, skipped) | "Manifest" >> beam.Flatten()
         | "ManifestJson" >> beam.Map(json.dumps, sort_keys=True, ensure_ascii=False)
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
                                                  shard_name_template="")
     )
-    errors = (found[ERRORS], split[ERRORS], decoded[ERRORS], manifest[ERRORS]) | "AllErrors" >> beam.Flatten()
+    errors = ((found[ERRORS], split[ERRORS], scanned[ERRORS], decoded[ERRORS], written[ERRORS])
+              | "AllErrors" >> beam.Flatten())
     _ = errors | "WriteErrors" >> WriteErrors(f"{root}/errors")
 
 
@@ -283,7 +350,9 @@ def run(argv=None, wait: bool = True) -> dict | None:
     fs, path = fsspec.core.url_to_fs(source_root(opts.input) if "*" in opts.input else opts.input)
     if not fs.exists(path):
         raise UsageError(f"--input {opts.input}: no such file or folder")
-    if run_pipeline(options, lambda p: build_pipeline(p, opts), wait) is None:
+    opts.audio_format = "wav"  # the narration's; the described copy carries it as AAC
+    settings = Settings(opts)
+    if run_pipeline(options, lambda p: build_pipeline(p, opts, settings), wait) is None:
         return None
     counts = {}
     with fsspec.open(f"{opts.output.rstrip('/')}/manifest.jsonl", "r", encoding="utf-8") as f:
@@ -292,11 +361,12 @@ def run(argv=None, wait: bool = True) -> dict | None:
             counts[status] = counts.get(status, 0) + 1
     with fsspec.open(f"{opts.output.rstrip('/')}/errors.jsonl", "r", encoding="utf-8") as f:
         counts["errors"] = sum(1 for _ in f)
-    log.info("describe-video: %d videos described, %d errors; tracks, manifest.jsonl and errors.jsonl in %s",
-             counts.get("written", 0), counts["errors"], opts.output)
+    log.info("describe-video: %d videos described, %d up to date, %d errors; tracks, manifest.jsonl and "
+             "errors.jsonl in %s", counts.get("written", 0) + counts.get("partial", 0), counts.get(UP_TO_DATE, 0),
+             counts["errors"], settings.output_root)
     return counts
 
 
 def exit_status(counts: dict | None) -> int:
-    """0: every video described; 3: some failed (errors.jsonl says why)."""
-    return 3 if counts and (counts.get("errors") or counts.get("failed")) else 0
+    """0: every video described or up to date; 3: some failed (errors.jsonl says why)."""
+    return 3 if counts and (counts.get("errors") or counts.get("failed") or counts.get("partial")) else 0

@@ -49,7 +49,11 @@ class ReviewOptions(JobOptions):
 
 class DescribeVideoOptions(CaptionOptions):
     """Flags of `altvoice describe-video`: caption's (it uses --input, --model, --grounding,
-    --beam-width, --batch-size), no flags of its own yet."""
+    --beam-width, --batch-size, --tts, --voice, --tts-option, --force) and --range-seconds."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.describe_video(parser)
 
 
 def run_pipeline(options: PipelineOptions, build, wait: bool = True) -> float | None:

@@ -14,12 +14,22 @@ TOLERANCE = video.SAMPLE_S + 0.1  # a cut is seen at the first sample after it (
 
 def test_scenes_start_at_the_cuts_and_short_ones_join_the_scene_before(tmp_path):
     cuts = make_video(tmp_path / "v.mp4", SHOTS, tone_hz=440)
-    info, found = video.scenes(str(tmp_path / "v.mp4"))
+    info, found, keyframes = video.scenes(str(tmp_path / "v.mp4"))
     assert info.has_audio and info.duration == pytest.approx(10, abs=0.2)
     assert len(found) == 3  # the 0.5 s blue shot is too short to describe: it joins the green one
     assert [s.start for s in found] == pytest.approx([0, cuts[0], cuts[2]], abs=TOLERANCE)
     assert found[-1].end == pytest.approx(10, abs=0.2)
-    assert all(s.start <= s.keyframe_time < s.end and s.keyframe.startswith(b"\x89PNG") for s in found)
+    assert all(s.start <= s.keyframe_time < s.end and keyframes[s.keyframe_time].startswith(b"\x89PNG") for s in found)
+
+
+@pytest.mark.parametrize("range_seconds", [1.0, 2.5, 3.75])
+def test_a_video_scanned_in_time_ranges_has_the_scenes_of_one_scan(tmp_path, range_seconds):
+    make_video(tmp_path / "v.mp4", SHOTS * 2, tone_hz=440)  # cuts inside ranges and on their edges
+    whole = video.scenes(str(tmp_path / "v.mp4"), range_seconds=1000)
+    ranged = video.scenes(str(tmp_path / "v.mp4"), range_seconds=range_seconds)
+    assert len(video.time_ranges(whole[0].duration, range_seconds)) > 2
+    assert ranged[1] == whole[1] and ranged[0] == whole[0]
+    assert ranged[2] == whole[2]  # the same keyframes, sample for sample
 
 
 def test_limits_refuse_a_video_before_decoding_it(tmp_path, monkeypatch):
@@ -81,6 +91,13 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     with av.open(str(out / "sub" / "b.avi.described.mp4")) as copy:
         assert [s.codec_context.name for s in copy.streams] == ["h264", "aac", "aac"]
         assert copy.streams.video[0].frames == 40 and copy.duration / 1e6 == pytest.approx(4, abs=0.2)
+
+    make_video(videos / "a.mp4", SHOTS[:2], tone_hz=440)  # a new version of one video: only it is redone
+    again = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model),
+                      "--tts", "espeak"])
+    manifest = {m["image"]: m["status"] for m in map(json.loads, (out / "manifest.jsonl").open())}
+    assert again == 3 and manifest == {"a.mp4": "written", "sub/b.avi": "up_to_date"}
+    assert json.loads((out / "a.mp4.scenes.json").read_text())["duration"] == pytest.approx(5.5, abs=0.2)
 
 
 def test_descriptions_are_placed_sped_up_within_the_limit_or_moved_never_cut():
