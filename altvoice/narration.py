@@ -151,6 +151,7 @@ def with_description_track(video, narration_path: str, spans: list[tuple[float, 
         described = target.add_stream("aac", rate=mixer.rate, layout="mono")
         described.metadata["title"] = "Audio description"
         described.metadata["language"] = "eng"
+        described.disposition = av.stream.Disposition.visual_impaired | av.stream.Disposition.descriptions
         resampler = av.AudioResampler(format="flt", layout="mono", rate=mixer.rate)
 
         def say(samples):

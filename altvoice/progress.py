@@ -24,19 +24,19 @@ def reset() -> None:
         _expected.update(total=0, known=False)
 
 
-def expect(count: int) -> None:
-    """Adds `count` to the number of elements the bar should reach (called as the source is listed)."""
+def expect(count: float) -> None:
+    """Adds `count` to what the bar should reach (called as the source is listed)."""
     with _lock:
         _expected["total"] += count
         _expected["known"] = True
 
 
 class ShowProgress(beam.DoFn):
-    """Passes elements through, counting them on a tqdm bar (terminal) or in log lines every
-    LOG_EVERY_S seconds (no terminal)."""
+    """Passes elements through, counting them (or `weight(element)` of each, in `unit`) on a tqdm
+    bar (terminal) or in log lines every LOG_EVERY_S seconds (no terminal)."""
 
-    def __init__(self, description: str):
-        self.description = description
+    def __init__(self, description: str, unit: str = " images", weight=None):
+        self.description, self.unit, self.weight = description, unit, weight
         self.bar, self.done, self.last_log = None, 0, 0.0
 
     def setup(self):
@@ -48,20 +48,21 @@ class ShowProgress(beam.DoFn):
             except (OSError, ValueError):
                 sized = False
             width = {"dynamic_ncols": True} if sized else {"ncols": 100, "nrows": 40}  # a pty of size 0x0: tqdm draws nothing
-            self.bar = tqdm(desc=self.description, unit=" images", file=sys.stderr, **width)
+            self.bar = tqdm(desc=self.description, unit=self.unit, file=sys.stderr, **width)
         self.last_log = time.monotonic()
 
     def process(self, element):
-        self.done += 1
+        step = self.weight(element) if self.weight else 1
+        self.done += step
         total = _expected["total"] if _expected["known"] else None
         if self.bar is not None:
             if total and self.bar.total != total:
                 self.bar.total = total
                 self.bar.refresh()
-            self.bar.update()
+            self.bar.update(step)
         elif time.monotonic() - self.last_log >= LOG_EVERY_S:
             self.last_log = time.monotonic()
-            log.info("%s: %d%s", self.description, self.done, f" of {total}" if total else "")
+            log.info("%s: %d%s%s", self.description, self.done, f" of {total:.0f}" if total else "", self.unit)
         yield element
 
     def teardown(self):

@@ -19,6 +19,7 @@ import fsspec
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from altvoice import progress
 from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.flags import UsageError, require
@@ -30,6 +31,7 @@ from altvoice.pipelines.caption import Settings
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
 from altvoice.pipelines.read_images import SKIPPED, UP_TO_DATE
+from altvoice.progress import ShowProgress
 from altvoice.sources import file_stamp, is_glob, is_local, source_root
 from altvoice.video import VideoError, plan, probe, scan_range, time_ranges
 
@@ -99,6 +101,7 @@ class SplitVideo(beam.DoFn):
         except Exception as err:  # one unreadable video must never stop the run
             yield tagged_error(relpath, "video", "unreadable_video", f"{type(err).__name__}: {err}")
             return
+        progress.expect(info.duration)
         for start, end in time_ranges(info.duration, self.range_seconds):
             yield relpath, url, start, end
         yield beam.pvalue.TaggedOutput("info", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
@@ -141,6 +144,11 @@ class PlanScenes(beam.DoFn):
             yield (relpath, scene.keyframe_time), index
         yield beam.pvalue.TaggedOutput("videos", (relpath, {**info, "duration": found[-1].end,
                                                             "spans": [tuple(scene) for scene in found]}))
+
+
+def scanned_seconds(element) -> float:
+    """Seconds of video a ScanRange output covers (what the progress bar counts)."""
+    return sum(segment.end - segment.start for segment in element[1] or [])
 
 
 def pick_keyframes(element):
@@ -302,6 +310,7 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
     from altvoice.model.handler import CaptionModelHandler
 
     root = settings.output_root
+    progress.reset()
     found = (
         p
         | "Source" >> beam.Create([opts.input])
@@ -311,7 +320,8 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
              | "SplitVideo" >> beam.ParDo(SplitVideo(opts.range_seconds)).with_outputs(ERRORS, "info", main="ranges"))
     scanned = (split.ranges | "SpreadRanges" >> beam.Reshuffle()
                | "ScanRange" >> beam.ParDo(ScanRange()).with_outputs(ERRORS, "segments", main="candidates"))
-    planned = ({"info": split.info, "segments": scanned.segments} | "ByVideo" >> beam.CoGroupByKey()
+    shown = scanned.segments | "Progress" >> beam.ParDo(ShowProgress("video scanned", " s", scanned_seconds))
+    planned = ({"info": split.info, "segments": shown} | "ByVideo" >> beam.CoGroupByKey()
                | "PlanScenes" >> beam.ParDo(PlanScenes()).with_outputs("videos", main="chosen"))
     keyframes = ({"image": scanned.candidates, "scene": planned.chosen} | "ByTime" >> beam.CoGroupByKey()
                  | "PickKeyframes" >> beam.FlatMap(pick_keyframes))

@@ -28,3 +28,15 @@ def test_without_a_terminal_nothing_is_drawn(monkeypatch, capsys):
     with TestPipeline() as p:
         _ = p | beam.Create(range(3)) | beam.ParDo(progress.ShowProgress("images"))
     assert "images" not in capsys.readouterr().err
+
+
+def test_a_weighted_bar_counts_what_each_element_is_worth(monkeypatch):
+    master, terminal = os.openpty()
+    monkeypatch.setattr(sys, "stderr", os.fdopen(terminal, "w", buffering=1))
+    progress.reset()
+    progress.expect(6)
+    with TestPipeline(options=PipelineOptions(["--runner", "FnApiRunner"])) as p:
+        _ = p | beam.Create([1.5, 4.5]) | beam.ParDo(progress.ShowProgress("video scanned", " s", lambda e: e))
+    sys.stderr.flush()
+    drawn = os.read(master, 65536).decode("utf-8", "replace")
+    assert "video scanned" in drawn and "6.0/6" in drawn and " s" in drawn

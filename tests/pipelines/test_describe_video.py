@@ -186,6 +186,7 @@ def test_the_described_copy_keeps_the_streams_and_ducks_the_sound_under_the_narr
         assert [s.codec_context.name for s in copy.streams] == ["h264", "aac", "aac"]
         assert copy.streams.audio[1].metadata.get("name", copy.streams.audio[1].metadata.get("title")) == \
             "Audio description"
+        assert copy.streams.audio[1].disposition & av.stream.Disposition.visual_impaired  # players name it so
         count = lambda media: sum(1 for p in media.demux(media.streams.video[0]) if p.size)  # noqa: E731
         assert count(copy) == count(original)  # the video copied, frame for frame
     described = audio_of(out / "a.mp4.described.mp4", 1)
