@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds deploy/Dockerfile from the repository root and pushes it as $IMAGE (see env.sh).
+# Builds deploy/Dockerfile from the repository root and pushes it as $IMAGE (see env.sh), with the
+# describe-video template's launcher on it (deploy/launcher/) as $DESCRIBE_VIDEO_LAUNCHER.
 #
 #   PROJECT=my-project BUCKET=my-bucket deploy/build_image.sh      # on Cloud Build
 #   LOCAL_DOCKER=1 PROJECT=... BUCKET=... deploy/build_image.sh     # docker build + push on this machine
@@ -16,11 +17,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 if [[ "${LOCAL_DOCKER:-0}" == 1 ]]; then
   run docker build -f "$ROOT/deploy/Dockerfile" --build-arg "LAUNCHER_IMAGE=$LAUNCHER_IMAGE" \
     --build-arg "CUDA=$CUDA" -t "$IMAGE" "$ROOT"
+  run docker build --build-arg "IMAGE=$IMAGE" --build-arg JOB=describe-video -t "$DESCRIBE_VIDEO_LAUNCHER" \
+    "$ROOT/deploy/launcher"
   run docker push "$IMAGE"
+  run docker push "$DESCRIBE_VIDEO_LAUNCHER"
 else
   # uploads the checkout less what .gitignore (or a .gcloudignore) leaves out
+  images="_IMAGE=$IMAGE,_DESCRIBE_VIDEO_LAUNCHER=$DESCRIBE_VIDEO_LAUNCHER"
   run gcloud builds submit "$ROOT" --project "$PROJECT" --region "$REGION" \
     --config "$ROOT/deploy/cloudbuild.yaml" \
-    --substitutions "_IMAGE=$IMAGE,_LAUNCHER_IMAGE=$LAUNCHER_IMAGE,_CUDA=$CUDA"
+    --substitutions "$images,_LAUNCHER_IMAGE=$LAUNCHER_IMAGE,_CUDA=$CUDA"
 fi
-echo "image: $IMAGE"
+echo "images: $IMAGE $DESCRIBE_VIDEO_LAUNCHER"

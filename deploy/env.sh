@@ -1,5 +1,5 @@
-# Settings shared by the deploy scripts (sourced, not run). Each can be set in the environment;
-# PROJECT and BUCKET must be. DRY_RUN=1 prints the commands instead of running them.
+# Settings and helpers shared by the deploy scripts (sourced, not run). Each setting can be set in
+# the environment; PROJECT and BUCKET must be. DRY_RUN=1 prints the commands instead of running them.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +14,8 @@ if [[ -z "${TAG:-}" ]]; then
   [[ "$CUDA" == 1 ]] && TAG="$TAG-cuda"
 fi
 : "${IMAGE:=$REGION-docker.pkg.dev/$PROJECT/$REPOSITORY/altvoice:$TAG}"
+# the describe-video template's launcher: $IMAGE with ALTVOICE_JOB=describe-video (deploy/launcher/)
+: "${DESCRIBE_VIDEO_LAUNCHER:=$IMAGE-describe-video}"
 : "${TEMPLATES:=gs://$BUCKET/templates}"  # template spec files: $TEMPLATES/<job>.json
 : "${MACHINE_TYPE:=n1-standard-4}"         # Dataflow workers (N1: the only series that takes a T4)
 : "${DISK_SIZE_GB:=50}"                    # the image is large (TensorFlow): more than the 25 GB default
@@ -34,12 +36,23 @@ run() {
   fi
 }
 
-# The Dataflow worker settings both jobs use; $1 is the job's default max workers.
+# Max workers of job $1: MAX_WORKERS, else 10 for preprocess and 20 for the others.
+max_workers() {
+  if [[ -n "${MAX_WORKERS:-}" ]]; then
+    echo "$MAX_WORKERS"
+  elif [[ "$1" == preprocess ]]; then
+    echo 10
+  else
+    echo 20
+  fi
+}
+
+# FLAGS: the Dataflow worker settings of job $1.
 dataflow_flags() {
   FLAGS=(--runner=DataflowRunner "--project=$PROJECT" "--region=$REGION"
     "--temp_location=gs://$BUCKET/tmp" "--staging_location=gs://$BUCKET/staging"
     "--sdk_container_image=$IMAGE" --experiments=use_runner_v2
-    "--machine_type=$MACHINE_TYPE" "--max_num_workers=${MAX_WORKERS:-$1}" "--disk_size_gb=$DISK_SIZE_GB")
+    "--machine_type=$MACHINE_TYPE" "--max_num_workers=$(max_workers "$1")" "--disk_size_gb=$DISK_SIZE_GB")
   if [[ -n "$SERVICE_ACCOUNT" ]]; then
     FLAGS+=("--service_account_email=$SERVICE_ACCOUNT")
   fi
@@ -70,6 +83,21 @@ tts_rate() {
   echo $((TTS_QUOTA_RPM * 9 / 10 / processes))
 }
 
+# With tts=google among the template parameters PARAMS (NAME=VALUE) and no requests_per_minute, adds
+# to their tts_option one that keeps all worker processes of job $1 under the quota.
+add_tts_rate() {
+  local rate i
+  [[ " ${PARAMS[*]} " == *" tts=google "* && "${PARAMS[*]}" != *requests_per_minute=* ]] || return 0
+  rate="requests_per_minute=$(tts_rate "$(max_workers "$1")")"
+  for i in "${!PARAMS[@]}"; do
+    if [[ "${PARAMS[i]}" == tts_option=* ]]; then
+      PARAMS[i]+=",$rate"
+      return 0
+    fi
+  done
+  PARAMS+=("tts_option=$rate")
+}
+
 # Direct runs pickle the pipeline here and unpickle it in the image: the same Python and Beam as
 # the image's base (deploy/Dockerfile's FROM).
 check_submitter() {
@@ -79,4 +107,34 @@ check_submitter() {
   have="$("$PYTHON" -c 'import sys, apache_beam; print("%d.%d_sdk:%s" % (*sys.version_info[:2], apache_beam.__version__))')" \
     || die "cannot run $PYTHON: run make setup, or set PYTHON"
   [[ "$have" == "$base" ]] || die "$PYTHON has Python/Beam $have, the image $base: submit from the same (make setup)"
+}
+
+# Runs job $1 (caption or describe-video: a captioner and a voice) on Dataflow from this checkout with
+# the flags that follow, and waits for it. Without --model, the bundled model is copied to
+# gs://$BUCKET/models/$TAG and used: the default is a path beside the code, on this machine, not in
+# the workers' image. With --tts google and no requests_per_minute, one within the quota is added.
+run_captioner_job() {
+  local job="$1" google=0 rate=0 model=0 i
+  shift
+  local args=("$@")
+  check_submitter
+  dataflow_flags "$job"
+  for i in "${!args[@]}"; do
+    case "${args[i]}" in
+      --tts=google) google=1 ;;
+      --tts) if [[ "${args[i + 1]:-}" == google ]]; then google=1; fi ;;
+      *requests_per_minute=*) rate=1 ;;
+      --model | --model=*) model=1 ;;
+    esac
+  done
+  if [[ "$model" == 0 ]]; then
+    [[ -f "$ROOT/model/pretrained/model_card.json" ]] || die "no --model and no model/pretrained/ to upload"
+    run gcloud storage rsync --recursive "$ROOT/model/pretrained" "gs://$BUCKET/models/$TAG" --project "$PROJECT"
+    args+=("--model=gs://$BUCKET/models/$TAG")
+  fi
+  if [[ "$google" == 1 && "$rate" == 0 ]]; then
+    args+=("--tts-option=requests_per_minute=$(tts_rate "$(max_workers "$job")")")
+  fi
+  run "$PYTHON" "$ROOT/deploy/launch.py" "$job" "${args[@]}" "${FLAGS[@]}" \
+    "--job_name=altvoice-$job-$(date -u +%Y%m%d-%H%M%S)"
 }

@@ -1,10 +1,12 @@
-"""Flex Template entry point (FLEX_TEMPLATE_PYTHON_PY_FILE): `altvoice preprocess` or `altvoice caption`.
+"""Flex Template entry point (FLEX_TEMPLATE_PYTHON_PY_FILE) of altvoice's Beam jobs.
 
-    python deploy/launch.py [preprocess|caption] --name=value ... [beam pipeline options]
+    python deploy/launch.py [preprocess|caption|describe-video] --name=value ... [beam pipeline options]
     python deploy/launch.py summary --output gs://.../prep    # after a preprocess template job
 
-Which job: the first argument if it names one, else the job whose required flag is given
-(--captions: preprocess, --input: caption); each template's parameters are its own job's flags.
+Which job: the first argument if it names one, else $ALTVOICE_JOB, else the job whose required flag
+is given (--captions: preprocess, --input: caption). describe-video requires --input too, so its
+template launches in an image that sets ALTVOICE_JOB (deploy/launcher/). Each template's parameters
+are its own job's flags.
 
 Template parameters arrive as --name=value. Booleans come as --force=true, which store_true flags
 refuse, so they are rewritten (=true -> --force, =false -> dropped); a --tts_option holding
@@ -28,19 +30,26 @@ if os.path.dirname(HERE) not in sys.path:  # run as a file from a checkout: the 
     sys.path.insert(0, os.path.dirname(HERE))
 
 JOBS = {"preprocess": ("altvoice.pipelines.preprocess", "--captions"),
-        "caption": ("altvoice.pipelines.caption", "--input")}
+        "caption": ("altvoice.pipelines.caption", "--input"),
+        "describe-video": ("altvoice.pipelines.describe_video", None)}  # named, never guessed
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def pick_job(argv: list[str]) -> tuple[str, list[str]]:
-    """(job, the rest of argv): the job named first, else the one whose required flag is present."""
+    """(job, the rest of argv): the job named first, else $ALTVOICE_JOB, else the one whose required
+    flag is present."""
     if argv and argv[0] in JOBS:
         return argv[0], argv[1:]
+    named = os.environ.get("ALTVOICE_JOB")
+    if named:
+        if named not in JOBS:
+            raise SystemExit(f"launch.py: ALTVOICE_JOB={named} is none of {', '.join(JOBS)}")
+        return named, argv
     flags = {arg.split("=", 1)[0] for arg in argv}
-    found = [job for job, (_, flag) in JOBS.items() if flag in flags]
+    found = [job for job, (_, flag) in JOBS.items() if flag and flag in flags]
     if len(found) != 1:
         raise SystemExit(f"launch.py: name the job ({' or '.join(JOBS)}) or pass exactly one of "
-                         f"{', '.join(flag for _, flag in JOBS.values())}")
+                         f"{', '.join(flag for _, flag in JOBS.values() if flag)}")
     return found[0], argv
 
 

@@ -13,6 +13,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 check_submitter
-dataflow_flags 10
+dataflow_flags preprocess
 run "$PYTHON" "$ROOT/deploy/launch.py" preprocess "$@" "${FLAGS[@]}" \
   "--job_name=altvoice-preprocess-$(date -u +%Y%m%d-%H%M%S)"

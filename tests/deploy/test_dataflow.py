@@ -1,4 +1,4 @@
-"""Both jobs through the DataflowRunner up to, not including, job submission, offline.
+"""The jobs through the DataflowRunner up to, not including, job submission, offline.
 
 The Flex Template launcher runs deploy/launch.py with --template_location: Beam translates the
 pipeline, stages it and writes the Dataflow job request there instead of sending it. Here that
@@ -15,7 +15,7 @@ from apache_beam.internal import pickler
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from deploy import launch
-from testdata import encode, scene_image
+from testdata import encode, make_video, scene_image
 
 IMAGE = "europe-west1-docker.pkg.dev/altvoice-test/altvoice/altvoice:test"
 GPU = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
@@ -74,6 +74,23 @@ def test_caption_template_launch_writes_a_dataflow_job(gcs, tiny_model):
     settings = pickler.loads(beam_runner_api_pb2.ParDoPayload.FromString(write.spec.payload).do_fn.payload)[0].settings
     assert settings.tts_options == {"speed": 150, "pitch": 40} and settings.embed and not settings.force
     assert not fsspec.filesystem("gs").exists(f"{gcs[5:]}/template-described/manifest.jsonl")  # built, not run
+
+
+def test_describe_video_template_launch_writes_a_dataflow_job(gcs, tiny_model, monkeypatch, tmp_path):
+    """Its launcher image names the job (ALTVOICE_JOB): by its --input alone, launch.py would pick caption."""
+    name = "altvoice-describe-video-test"
+    make_video(tmp_path / "clip.mp4", [((200, 30, 30), 1.0)])
+    fsspec.filesystem("gs").put_file(str(tmp_path / "clip.mp4"), f"{gcs[5:]}/videos/clip.mp4")
+    monkeypatch.setenv("ALTVOICE_JOB", "describe-video")
+    params = [f"--input={gcs}/videos", f"--output={gcs}/described-videos", f"--model={tiny_model}", "--tts=espeak",
+              "--force=true", "--range_seconds=60", "--tts_option=speed=150,pitch=40"]
+    assert launch.main(params + dataflow_flags(gcs, name)) == 0
+    job, pipeline = launched_job(gcs, name)
+    check_job(job, pipeline, {"ListVideos", "Caption", "WriteTrack", "WriteManifest", "WriteErrors"})
+    options = job["environment"]["sdkPipelineOptions"]["options"]
+    assert options["input"] == f"{gcs}/videos" and options["force"] is True
+    assert float(options["range_seconds"]) == 60
+    assert not fsspec.filesystem("gs").exists(f"{gcs[5:]}/described-videos/manifest.jsonl")  # built, not run
 
 
 def test_preprocess_template_launch_then_summary(gcs, tiny_model, dataset, tmp_path):

@@ -10,12 +10,13 @@ from google.cloud import dataflow_v1beta3
 from google.protobuf import json_format
 
 from deploy import launch
-from altvoice.flags import UsageError
-from altvoice.pipelines.options import CaptionOptions, PreprocessOptions, add_job_flags
+from altvoice.flags import JOB_FLAGS, UsageError
+from altvoice.pipelines.options import CaptionOptions, DescribeVideoOptions, PreprocessOptions, add_job_flags
 
 TEMPLATES = Path(__file__).parents[2] / "deploy" / "templates"
 JOBS = {"preprocess": (PreprocessOptions, set(PreprocessOptions.REQUIRED)),
-        "caption": (CaptionOptions, {"input", "output"})}
+        "caption": (CaptionOptions, {"input", "output"}),
+        "describe-video": (DescribeVideoOptions, {"input", "output"})}
 CANDIDATES = ["gs://altvoice-test/some/path", "en-US-Neural2-C", "requests_per_minute=100,speaking_rate=1.1"]
 
 
@@ -29,16 +30,22 @@ def flag_actions(options_class) -> dict:
     return {s: action for action in parser._actions for s in action.option_strings}
 
 
+def parses(action, value: str) -> bool:
+    try:
+        action.type(value)
+    except (ValueError, argparse.ArgumentTypeError):
+        return False
+    return True
+
+
 def sample(param: dict, action) -> str:
-    """A value of the parameter's kind that its regexes accept, as the launcher would pass it."""
+    """A value of the parameter's kind that its regexes and the flag accept, as the launcher would pass it."""
     if action.nargs == 0:
         candidates = ["true"]
     elif action.choices:
         candidates = list(action.choices)
-    elif action.type is int:
-        candidates = ["7"]
-    elif action.type is float:
-        candidates = ["0.5"]
+    elif action.type:
+        candidates = [c for c in ("7", "0.5") if parses(action, c)]
     else:
         candidates = CANDIDATES
     fitting = [c for c in candidates if all(re.fullmatch(r, c) for r in param.get("regexes", []))]
@@ -77,12 +84,36 @@ def test_every_parameter_is_a_job_option_and_every_required_option_a_parameter(j
     assert declared_required == required
 
 
-def test_launch_picks_the_job_from_its_required_flag():
+def test_describe_video_has_a_parameter_for_every_flag_its_help_lists():
+    """All but --corrections, a flag every Beam job shares that describe-video doesn't read."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for add in JOB_FLAGS["describe-video"]:
+        add(parser)
+    listed = {action.dest for action in parser._actions} - {"corrections"}
+    assert listed <= {param["name"] for param in metadata("describe-video")["parameters"]}
+
+
+def test_launch_picks_the_job_from_its_required_flag(monkeypatch):
+    monkeypatch.delenv("ALTVOICE_JOB", raising=False)
     assert launch.pick_job(["--input=gs://b/p", "--output=gs://b/o"])[0] == "caption"
     assert launch.pick_job(["--captions=gs://b/c.txt", "--output=gs://b/o"])[0] == "preprocess"
     assert launch.pick_job(["preprocess", "--input=x"]) == ("preprocess", ["--input=x"])
+    assert launch.pick_job(["describe-video", "--input=x"]) == ("describe-video", ["--input=x"])
     with pytest.raises(SystemExit, match="name the job"):
         launch.pick_job(["--output=gs://b/o"])
+
+
+def test_a_launcher_image_names_its_job(monkeypatch):
+    """describe-video requires --input as caption does: its launcher image sets ALTVOICE_JOB."""
+    dockerfile = (Path(launch.HERE) / "launcher" / "Dockerfile").read_text()
+    assert "ENV ALTVOICE_JOB=${JOB}" in dockerfile
+    monkeypatch.setenv("ALTVOICE_JOB", "describe-video")
+    assert launch.pick_job(["--input=gs://b/v", "--output=gs://b/o"]) == (
+        "describe-video", ["--input=gs://b/v", "--output=gs://b/o"])
+    assert launch.pick_job(["caption", "--input=gs://b/p"])[0] == "caption"  # a named job still wins
+    monkeypatch.setenv("ALTVOICE_JOB", "describe_video")
+    with pytest.raises(SystemExit, match="ALTVOICE_JOB=describe_video"):
+        launch.pick_job(["--input=gs://b/v"])
 
 
 def test_launch_rewrites_boolean_and_list_parameters():
