@@ -51,11 +51,14 @@ def entry() -> None:
     interpreter down (TensorFlow's and onnxruntime's teardown takes over a second and writes nothing)."""
     import atexit
 
-    status = main()
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        status = main()
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `altvoice ... --help | head`: the reader left; nothing more to say
+        status = 0
     os._exit(status)
 
 

@@ -252,6 +252,8 @@ def _video_help(parser) -> None:
     parser.add_argument("--tts", default=None, choices=["piper", "espeak", "google", "none"],
                         help="narration voice backend (default: the best offline one installed)")
     parser.add_argument("--voice", default=None, help="backend voice")
+    parser.add_argument("--tts-option", "--tts_option", dest="tts_option", action="append", default=[],
+                        metavar="KEY=VALUE", help="backend option, repeatable (e.g. speaking_rate=1.1)")
     parser.add_argument("--force", action="store_true", help="redo videos whose outputs are up to date")
     describe_video(parser)
 

@@ -20,7 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.caption_throughput import image_folder, measure  # noqa: E402
+from bench.caption_throughput import image_folder  # noqa: E402
+from bench.common import measure  # noqa: E402
 from bench.common import save, table  # noqa: E402
 
 

@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from bench.common import FLICKR, save, split_names, table  # noqa: E402
+from bench.common import FLICKR, measure, save, split_names, table  # noqa: E402
 
 
 def image_folder(work: str, count: int) -> str:
@@ -46,17 +46,6 @@ def image_folder(work: str, count: int) -> str:
     for name in names:
         shutil.copyfile(os.path.join(FLICKR, "Images", name), os.path.join(folder, name))
     return folder
-
-
-def measure(command: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS in MiB) of one process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{command[1:4]} failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 def run_caption(folder: str, output: str, model: str, tts: str, extra=()) -> tuple[float, int]:

@@ -1,6 +1,7 @@
 """Shared helpers for the benchmarks: where ../shared is, picking images, timing, writing results."""
 import json
 import os
+import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,3 +38,14 @@ def save(name: str, results: dict) -> str:
 def table(rows: list[tuple]) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def measure(command: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in MiB) of one process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"{command[1:4]} failed: {process.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024

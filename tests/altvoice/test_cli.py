@@ -92,3 +92,12 @@ def test_the_console_script_runs_exit_handlers_and_flushes_before_it_exits(tmp_p
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.splitlines() == [run.stdout.splitlines()[0], "exit handler ran"]
     assert run.stdout.startswith("altvoice ")
+
+
+def test_help_into_a_pipe_closed_early_ends_quietly():
+    reader = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE)  # `| head` that has left
+    reader.wait(timeout=30)
+    code = "import sys; sys.argv = ['altvoice', 'describe-video', '--help']; from altvoice.cli import entry; entry()"
+    run = subprocess.run([sys.executable, "-c", code], stdout=reader.stdin, stderr=subprocess.PIPE, text=True,
+                         timeout=60)
+    assert run.returncode == 0 and "Traceback" not in run.stderr
