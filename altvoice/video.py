@@ -87,6 +87,9 @@ def open_video(file):
         container.close()
         raise VideoError("no_video_stream", "no video stream (audio only?)")
     stream = container.streams.video[0]
+    if stream.codec_context is None:  # a codec FFmpeg does not know
+        container.close()
+        raise VideoError("unsupported_codec", "its video codec is one FFmpeg cannot decode")
     duration = float(container.duration / 1e6) if container.duration else (
         float(stream.duration * stream.time_base) if stream.duration else 0.0)
     width, height = stream.codec_context.width, stream.codec_context.height

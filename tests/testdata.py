@@ -161,3 +161,30 @@ def make_audio_only(path, seconds=1.0):
                 out.mux(packet)
         for packet in audio.encode():
             out.mux(packet)
+
+
+def make_long_header(path, hours=10.0):
+    """A tiny video whose two frames are `hours` apart: a header claiming hours of (black) video."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for pts in (0, round(25 * 3600 * hours)):
+            frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            frame.pts = pts
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def make_huge_frame(path, side=8200):
+    """An AVI of one black MJPEG frame `side` pixels square (a 1 MB file of 67 megapixels)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = side, side, "yuvj420p"
+        for packet in [*stream.encode(av.VideoFrame(side, side, "yuvj420p")), *stream.encode()]:
+            out.mux(packet)

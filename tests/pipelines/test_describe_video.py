@@ -6,7 +6,7 @@ import webvtt
 
 from altvoice import cli, video
 from altvoice.pipelines.describe_video import cues, timestamp
-from testdata import make_audio_only, make_video
+from testdata import make_audio_only, make_huge_frame, make_long_header, make_video
 
 SHOTS = [((200, 30, 30), 3), ((30, 200, 30), 2.5), ((30, 30, 200), 0.5), ((220, 220, 40), 4)]
 TOLERANCE = video.SAMPLE_S + 0.1  # a cut is seen at the first sample after it (frames every 0.1 s here)
@@ -67,6 +67,9 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     (videos / "zero.mp4").write_bytes(b"")
     (videos / "text.avi").write_text("not a video")
     make_audio_only(videos / "sound.mp4")
+    make_long_header(videos / "ten_hours.mkv")
+    make_huge_frame(videos / "huge.avi")
+    (videos / "unknown_codec.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))  # no decoder for it
     (videos / "old.mp4.described.mp4").write_bytes(whole)  # an earlier run's copy, written in place
     out = videos / "described"  # inside the input: never read as input
     (out / "sub").mkdir(parents=True)
@@ -78,8 +81,9 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.avi": "written"}
     errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
     assert sorted((e["image"], e["kind"]) for e in errors) == [
-        ("sound.mp4", "no_video_stream"), ("text.avi", "unreadable_video"), ("truncated.mp4", "unreadable_video"),
-        ("zero.mp4", "unreadable_video")]
+        ("huge.avi", "too_large"), ("sound.mp4", "no_video_stream"), ("ten_hours.mkv", "too_long"),
+        ("text.avi", "unreadable_video"), ("truncated.mp4", "unreadable_video"),
+        ("unknown_codec.mp4", "unsupported_codec"), ("zero.mp4", "unreadable_video")]
     track = webvtt.read(str(out / "a.mp4.descriptions.vtt"))
     record = json.loads((out / "a.mp4.scenes.json").read_text())
     assert [s["start"] for s in record["scenes"]] == pytest.approx([0, cuts[0], cuts[2]], abs=TOLERANCE)
