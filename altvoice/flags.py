@@ -244,7 +244,8 @@ def describe_video(parser) -> None:
 
 
 def _video_help(parser) -> None:
-    parser.add_argument("--input", help="videos: folder (recursive), glob or fsspec URL (.mp4 .m4v .mov .webm .mkv .avi)")
+    parser.add_argument("--input", help="videos (.mp4 .m4v .mov .webm .mkv .avi): folder (recursive), glob, fsspec "
+                        "URL, or .zip/.tar(.gz) archive")
     parser.add_argument("--model", default=None, help="exported captioner (default: the bundled model)")
     parser.add_argument("--grounding", default="on", choices=["on", "off"], help="grounded captions (default on)")
     parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,

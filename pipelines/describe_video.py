@@ -1,4 +1,4 @@
-"""`altvoice describe-video`: a timed audio description for every video of a folder, glob or bucket.
+"""`altvoice describe-video`: a timed audio description for every video of a folder, glob, bucket or archive.
 
     input URL --ListVideos--> (relpath, url, stamp), up-to-date videos skipped
       --SplitVideo--> time ranges --ScanRange (PyAV, in parallel)--> segments + keyframe candidates
@@ -32,7 +32,7 @@ from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
 from altvoice.pipelines.read_images import SKIPPED, UP_TO_DATE
 from altvoice.progress import ShowProgress
-from altvoice.sources import file_stamp, is_glob, is_local, source_root
+from altvoice.sources import archive_kind, file_stamp, is_glob, is_local, source_root
 from altvoice.video import VideoError, plan, probe, scan_range, time_ranges
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
@@ -41,8 +41,8 @@ NARRATION_SUFFIX, DESCRIBED_SUFFIX = ".narration.wav", ".described.mp4"
 
 
 class ListVideos(beam.DoFn):
-    """A folder, glob or bucket URL -> (relative path in wire form, file URL, source stamp) of every
-    video in it; never the job's own described copies, nor anything in the output folder when it
+    """A folder, glob, bucket or archive URL -> (relative path in wire form, file URL, source stamp)
+    of every video in it; never the job's own described copies, nor anything in the output folder when it
     lies inside. Videos whose outputs are up to date (`done`) are tagged SKIPPED instead."""
 
     def __init__(self, settings: Settings):
@@ -50,24 +50,40 @@ class ListVideos(beam.DoFn):
 
     def process(self, url):
         try:
-            fs, path = fsspec.core.url_to_fs(url)
-            root = fs._strip_protocol(source_root(url)).rstrip("/")
-            found = (fs.glob(path, detail=True) if is_glob(fs, path) else
-                     fs.find(path, detail=True) if fs.isdir(path) else {path: fs.info(path)})
+            found = list(self._list(url))
         except Exception as err:  # a source that can't be listed is the whole source's error
             yield tagged_error(url, "read", "unreadable_source", f"cannot list {url}: {err}")
             return
         exclude = self.settings.exclude
-        for name, info in sorted(found.items()):
-            relpath = posixpath.relpath(name, root) if name != root else posixpath.basename(name)
-            own = name.endswith(DESCRIBED_SUFFIX) or (exclude and (relpath + "/").startswith(exclude + "/"))
-            if not name.lower().endswith(VIDEO_EXTENSIONS) or own or info.get("type") != "file":
+        for relpath, full, stamp in found:
+            own = relpath.endswith(DESCRIBED_SUFFIX) or (exclude and (relpath + "/").startswith(exclude + "/"))
+            if not relpath.lower().endswith(VIDEO_EXTENSIONS) or own:
                 continue
-            stamp = dict(file_stamp(fs, name, info))
             if not self.settings.force and done(self.settings, to_wire(relpath), stamp):
                 yield beam.pvalue.TaggedOutput(SKIPPED, to_wire(relpath))
             else:
-                yield to_wire(relpath), name if is_local(fs) else fs.unstrip_protocol(name), stamp
+                yield to_wire(relpath), full, stamp
+
+    @staticmethod
+    def _list(url: str):
+        """(relative path, URL fsspec opens, stamp) of every file of the source; a .zip or .tar(.gz)
+        archive's members are read in place (zip://member::archive)."""
+        kind = archive_kind(url)
+        if kind:
+            members = fsspec.filesystem(kind, fo=url).find("", detail=True)
+            for name, info in sorted(members.items()):
+                if info.get("type") == "file":
+                    stamp = {key: info[key] for key in ("size", "CRC", "mtime", "chksum") if key in info}
+                    yield name, f"{kind}://{name}::{url}", stamp
+            return
+        fs, path = fsspec.core.url_to_fs(url)
+        root = fs._strip_protocol(source_root(url)).rstrip("/")
+        found = (fs.glob(path, detail=True) if is_glob(fs, path) else
+                 fs.find(path, detail=True) if fs.isdir(path) else {path: fs.info(path)})
+        for name, info in sorted(found.items()):
+            if info.get("type") == "file":
+                relpath = posixpath.relpath(name, root) if name != root else posixpath.basename(name)
+                yield relpath, name if is_local(fs) else fs.unstrip_protocol(name), dict(file_stamp(fs, name, info))
 
 
 def done(settings: Settings, relpath: str, stamp: dict) -> bool:

@@ -201,3 +201,28 @@ def test_the_described_copy_keeps_the_streams_and_ducks_the_sound_under_the_narr
     original = audio_of(videos / "a.mp4", 0)
     assert tone_level(described, *after) == pytest.approx(tone_level(original, *after), rel=0.25)  # untouched
     assert tone_level(described, *speaking) < 0.4 * tone_level(original, *speaking)  # ducked under the voice
+
+
+def test_a_zip_of_videos_in_a_bucket_is_described_into_the_bucket(tmp_path, gcs, tiny_model):
+    import io
+    import zipfile
+
+    import fsspec
+
+    make_video(tmp_path / "a.mp4", SHOTS[:2], tone_hz=440)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as members:
+        members.write(tmp_path / "a.mp4", "clips/a.mp4")
+        members.writestr("clips/notes.txt", "not a video")
+    fs = fsspec.filesystem("gs")
+    fs.pipe_file(f"{gcs[5:]}/videos.zip", archive.getvalue())
+    argv = ["describe-video", "--input", f"{gcs}/videos.zip", "--output", f"{gcs}/described-videos",
+            "--model", str(tiny_model), "--tts", "espeak"]
+    assert cli.main(argv) == 0
+    record = json.loads(fs.cat_file(f"{gcs[5:]}/described-videos/clips/a.mp4.scenes.json"))
+    assert record["complete"] and len(record["scenes"]) == 2
+    assert record["files"] == ["a.mp4.descriptions.vtt", "a.mp4.narration.wav", "a.mp4.described.mp4"]
+    assert fs.cat_file(f"{gcs[5:]}/described-videos/clips/a.mp4.descriptions.vtt").startswith(b"WEBVTT")
+    assert cli.main(argv) == 0  # a scheduled rerun: nothing new
+    manifest = [json.loads(line) for line in fs.cat_file(f"{gcs[5:]}/described-videos/manifest.jsonl").splitlines()]
+    assert manifest == [{"image": "clips/a.mp4", "status": "up_to_date"}]
