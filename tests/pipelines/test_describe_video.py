@@ -32,6 +32,45 @@ def test_a_video_scanned_in_time_ranges_has_the_scenes_of_one_scan(tmp_path, ran
     assert ranged[2] == whole[2]  # the same keyframes, sample for sample
 
 
+def _encode(path, frames, rotation=0):
+    """An H.264 video of [(time in seconds, RGB array)] at those times (a variable frame rate)."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.height, stream.width = frames[0][1].shape[:2]
+        stream.pix_fmt, stream.time_base, stream.codec_context.time_base = "yuv420p", Fraction(1, 1000), Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for t, picture in frames:
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_rotation_metadata_is_applied_and_a_variable_frame_rate_is_cut_where_the_shots_change(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    halves = np.zeros((64, 96, 3), np.uint8)
+    halves[:, :48], halves[:, 48:] = (220, 30, 30), (30, 30, 220)  # red | blue
+    green = np.full((64, 96, 3), (30, 200, 30), np.uint8)
+    times = np.cumsum(np.random.default_rng(0).uniform(0.02, 0.3, 40))  # 40 frames at uneven times
+    _encode(tmp_path / "v.mp4", [(t, halves if t < 3.0 else green) for t in times], rotation=90)
+    info, found, keyframes = video.scenes(str(tmp_path / "v.mp4"))
+    first_green = times[times >= 3.0][0]
+    assert [s.start for s in found] == pytest.approx([0, first_green], abs=video.SAMPLE_S + 0.3)
+    first = Image.open(io.BytesIO(keyframes[found[0].keyframe_time])).convert("RGB")
+    assert first.size == (64, 96)  # turned a quarter, counterclockwise as players show it: blue on top
+    assert first.getpixel((32, 5))[2] > 180 and first.getpixel((32, 90))[0] > 180
+
+
 def test_limits_refuse_a_video_before_decoding_it(tmp_path, monkeypatch):
     make_video(tmp_path / "v.mp4", SHOTS[:1])
     monkeypatch.setattr(video, "MAX_SECONDS", 2)
