@@ -43,4 +43,4 @@ demo: setup
 	$(BIN)/altvoice demo
 
 clean:
-	rm -rf $(VENV) demo-output build *.egg-info
+	rm -rf $(VENV) demo-output example-videos example-described build *.egg-info

@@ -155,9 +155,9 @@ def scan_range(file, start: float = 0.0, end: float = math.inf) -> tuple[list[Se
         try:
             for frame in container.decode(stream):
                 t = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                if t is None or t >= end or int(t // SAMPLE_S) == slot:
-                    if t is not None and t >= end:
-                        break
+                if t is not None and t >= end:
+                    break
+                if t is None or int(t // SAMPLE_S) == slot or t < start - PREROLL_S:  # not a sample we need
                     continue
                 slot, image = int(t // SAMPLE_S), _sample(frame)
                 current = histogram(np.asarray(image))
