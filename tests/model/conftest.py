@@ -1,12 +1,33 @@
 """Fixtures for the model tests: the shared drawn dataset, preprocessed once, and one short training run."""
+import hashlib
+
 import keras
 import pytest
 
-from altvoice.model import train
+from altvoice.model import backbones, train
 from altvoice.model.backbones import build_feature_extractor
 from altvoice.pipelines import preprocess
 
 SEED = ["--seed", "7"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tflite_once_per_backbone():
+    """Exports convert their backbone to TFLite (~10 s); most exports here share one backbone (the same layers,
+    flip averaging included, and weights): the first export converts it, the others reuse its bytes. What the
+    conversion gives is checked against the keras extractor in test_export.py."""
+    converted, convert = {}, backbones.to_tflite
+
+    def once(extractor):
+        weights = hashlib.sha256(b"".join(w.tobytes() for w in extractor.get_weights())).hexdigest()
+        key = (extractor.name, extractor.input_shape, tuple(type(layer).__name__ for layer in extractor.layers), weights)
+        if key not in converted:
+            converted[key] = convert(extractor)
+        return converted[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backbones, "to_tflite", once)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,13 @@ def images(dataset):
     return [decode_image((dataset["root"] / "Images" / n).read_bytes(), 32) for n in dataset["good"]]
 
 
+@pytest.fixture(scope="module")
+def joined(trained, second, tmp_path_factory):
+    """The two members, the folder of their (float32) ensemble and its model card."""
+    members, output = [str(trained[0] / "export"), str(second)], tmp_path_factory.mktemp("pair")
+    return members, output, ensemble.run(["--models", *members, "--output", str(output)])
+
+
 def test_an_export_twice_captions_as_the_export_alone(trained, images, tmp_path):
     one = str(trained[0] / "export")
     card = ensemble.run(["--models", one, one, "--output", str(tmp_path / "twice")])
@@ -37,25 +44,23 @@ def test_an_export_twice_captions_as_the_export_alone(trained, images, tmp_path)
         np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-5)
 
 
-def test_float16_weights_halve_the_files_and_keep_the_captions(trained, second, images, tmp_path):
-    members = [str(trained[0] / "export"), str(second)]
-    full = ensemble.run(["--models", *members, "--output", str(tmp_path / "full")])
+def test_float16_weights_halve_the_files_and_keep_the_captions(joined, images, tmp_path):
+    members, full, card = joined
     half = ensemble.run(["--models", *members, "--output", str(tmp_path / "half"), "--float16"])
-    assert (full["decoder_weights"], half["decoder_weights"]) == ("float32", "float16")
+    assert (card["decoder_weights"], half["decoder_weights"]) == ("float32", "float16")
     for name in half["decoders"]:
-        size, full_size = (tmp_path / "half" / name).stat().st_size, (tmp_path / "full" / name).stat().st_size
+        size, full_size = (tmp_path / "half" / name).stat().st_size, (full / name).stat().st_size
         assert size < 0.6 * full_size
-    expected = load_captioner(str(tmp_path / "full")).caption_images(images)
+    expected = load_captioner(str(full)).caption_images(images)
     found = load_captioner(str(tmp_path / "half")).caption_images(images)
     assert [c for c, _ in found] == [c for c, _ in expected]
     np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], atol=0.01)
 
 
-def test_the_ensemble_averages_its_members_log_probabilities(trained, second, images, tmp_path):
-    members = [str(trained[0] / "export"), str(second)]
-    card = ensemble.run(["--models", *members, "--output", str(tmp_path / "pair")])
+def test_the_ensemble_averages_its_members_log_probabilities(joined, images):
+    members, output, card = joined
     assert [m["model"] for m in card["ensemble"]] == members and card["metrics"] == {}
-    pair, loaded = load_captioner(str(tmp_path / "pair"), keras_backbone=True), [load_captioner(m) for m in members]
+    pair, loaded = load_captioner(str(output), keras_backbone=True), [load_captioner(m) for m in members]
     features = pair.extractor.predict_on_batch(np.stack(images))
     tokens = np.full(len(images), 2, np.int32)  # <start>
     log_probs, _ = pair.decoder.step(tokens, pair.decoder.encode(features))
