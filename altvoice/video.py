@@ -126,14 +126,16 @@ def _sample(frame) -> Image.Image:
     return Image.fromarray(np.rot90(rgb, turns).copy() if turns else rgb)
 
 
-def _png(image: Image.Image) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
+    """A keyframe candidate as it travels: JPEG at quality 92 (on the benchmark video, 17 KiB at 320 px, a fifth
+    of PNG's bytes, and 50 times faster to encode)."""
     out = io.BytesIO()
-    image.save(out, "PNG")
+    image.save(out, "JPEG", quality=92)
     return out.getvalue()
 
 
 def scan_range(file, start: float = 0.0, end: float = math.inf) -> tuple[list[Segment], dict]:
-    """The segments of [start, end) of a video, and {keyframe time: PNG} of their candidates."""
+    """The segments of [start, end) of a video, and {keyframe time: JPEG} of their candidates."""
     import av
 
     container, info = open_video(file)
@@ -144,7 +146,7 @@ def scan_range(file, start: float = 0.0, end: float = math.inf) -> tuple[list[Se
         middle = (opening + until) / 2
         offered = [min(kept, key=lambda s: abs(s[0] - middle))] if complete else \
             kept[:: math.ceil(len(kept) / EDGE_CANDIDATES)]
-        images.update((round(t, 3), _png(image)) for t, image in offered)
+        images.update((round(t, 3), _jpeg(image)) for t, image in offered)
         segments.append(Segment(round(opening, 3), round(until, 3), cut, tuple(round(t, 3) for t, _ in offered)))
 
     with container:
@@ -201,7 +203,7 @@ def plan(segments: list[Segment], duration: float) -> list[Scene]:
 
 
 def scenes(file, range_seconds: float = RANGE_S) -> tuple[VideoInfo, list[Scene], dict]:
-    """A video's info, its scenes and {keyframe time: PNG} of their keyframes, range by range in
+    """A video's info, its scenes and {keyframe time: JPEG} of their keyframes, range by range in
     this process (the describe-video job scans the ranges in parallel)."""
     info = probe(file)
     segments, images = [], {}

@@ -1,6 +1,6 @@
 """describe-video on a 10-minute synthetic video vs a naive loop, side by side; memory vs video length.
 
-    .venv/bin/python bench/describe_video_throughput.py [--minutes 10] [--naive-seconds 20]
+    .venv/bin/python bench/describe_video_throughput.py [--minutes 10] [--naive-seconds 20] [--memory-minutes 2.5,20]
 
 The videos: bench/synthetic_video.py over the first 120 Flickr8k dev photos (../shared), shots of
 2-8 s, 640x360 at 25 frames a second, cached in --work. Measured, each in a fresh process:
@@ -9,8 +9,9 @@ The videos: bench/synthetic_video.py over the first 120 Flickr8k dev photos (../
   naive     the loop a user could write with altvoice's API: decode every frame, describe each
             one by one (`model.describe([jpeg])`); its rate over the first --naive-seconds of the
             same video, timed after the model is loaded (start-up not counted, in its favour);
-  memory    the job's peak RSS (espeak voice) on videos of --memory-minutes (e.g. 2.5 and 10).
-Results: bench/results/describe_video.json.
+  memory    the job's peak RSS (espeak voice) on videos of --memory-minutes (2.5 and 20), at
+            --memory-batch-size keyframes a model call (the model's batch memory equal in both).
+Results: bench/results/describe_video_speed.json and describe_video_memory.json.
 """
 import argparse
 import json
@@ -61,10 +62,10 @@ def clip(work: str, minutes: float) -> str:
     return folder
 
 
-def run_job(folder: str, output: str, tts: str) -> dict:
+def run_job(folder: str, output: str, tts: str, extra=()) -> dict:
     shutil.rmtree(output, ignore_errors=True)
     wall, cpu, peak = measure([sys.executable, "-m", "altvoice.cli", "describe-video", "--input", folder,
-                               "--output", output, "--tts", tts])
+                               "--output", output, "--tts", tts, *extra])
     with open(os.path.join(output, "clip.mp4.scenes.json")) as f:
         record = json.load(f)
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_mib": peak, "video_s": record["duration"],
@@ -84,28 +85,37 @@ def run_naive(folder: str, seconds: float) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--minutes", type=float, default=10, help="the speed runs' video; 0 skips them")
     parser.add_argument("--naive-seconds", type=float, default=20)
-    parser.add_argument("--memory-minutes", default="2.5,10", help="comma-separated lengths, '' to skip")
+    parser.add_argument("--memory-minutes", default="2.5,20", help="comma-separated lengths, '' to skip")
+    parser.add_argument("--memory-batch-size", default="8", help="keyframes a model call in the memory runs: "
+                        "small enough that every length reaches full batches, so only the length differs")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "altvoice-bench-video"))
     args = parser.parse_args()
-    folder = clip(args.work, args.minutes)
-    results = {"video": f"{args.minutes:g} min, 640x360, 25 fps, H.264 + AAC, Flickr8k dev photos as shots"}
-    results["job_no_voice"] = run_job(folder, os.path.join(args.work, "out_none"), "none")
-    results["naive_loop"] = run_naive(folder, args.naive_seconds)
-    results["job_piper"] = run_job(folder, os.path.join(args.work, "out_piper"), "piper")
-    results["speed_ratio_no_voice"] = round(results["job_no_voice"]["video_s_per_s"]
-                                            / results["naive_loop"]["video_s_per_s"], 1)
+    if args.minutes:
+        folder = clip(args.work, args.minutes)
+        results = {"video": f"{args.minutes:g} min, 640x360, 25 fps, H.264 + AAC, Flickr8k dev photos as shots"}
+        results["job_no_voice"] = run_job(folder, os.path.join(args.work, "out_none"), "none")
+        results["naive_loop"] = run_naive(folder, args.naive_seconds)
+        results["job_piper"] = run_job(folder, os.path.join(args.work, "out_piper"), "piper")
+        results["speed_ratio_no_voice"] = round(results["job_no_voice"]["video_s_per_s"]
+                                                / results["naive_loop"]["video_s_per_s"], 1)
+        report("describe_video_speed", results)
     lengths = [float(m) for m in args.memory_minutes.split(",") if m]
-    for minutes in lengths:
-        results[f"memory_{minutes:g}min"] = run_job(clip(args.work, minutes), os.path.join(args.work, "out_mem"),
-                                                    "espeak")
-    if len(lengths) == 2:
-        results["peak_memory_ratio"] = round(results[f"memory_{lengths[1]:g}min"]["peak_mib"]
-                                             / results[f"memory_{lengths[0]:g}min"]["peak_mib"], 3)
-    rows = [(key, json.dumps(value)) for key, value in results.items()]
-    print(table([("measure", "value"), *rows]))
-    print("results in", save("describe_video", results))
+    if lengths:
+        results = {"batch_size": int(args.memory_batch_size), "tts": "espeak"}
+        for minutes in lengths:
+            results[f"{minutes:g}min"] = run_job(clip(args.work, minutes), os.path.join(args.work, "out_mem"),
+                                                 "espeak", ["--batch-size", args.memory_batch_size])
+        if len(lengths) == 2:
+            results["peak_memory_ratio"] = round(results[f"{lengths[1]:g}min"]["peak_mib"]
+                                                 / results[f"{lengths[0]:g}min"]["peak_mib"], 3)
+        report("describe_video_memory", results)
+
+
+def report(name: str, results: dict) -> None:
+    print(table([("measure", "value"), *[(key, json.dumps(value)) for key, value in results.items()]]))
+    print("results in", save(name, results))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`altvoice describe-video`: a timed audio description for every video of a folder, glob, bucket or archive.
 
     input URL --ListVideos--> (relpath, url, stamp), up-to-date videos skipped
-      --SplitVideo--> time ranges --ScanRange (PyAV, in parallel)--> segments + keyframe candidates
+      --SplitVideo--> time ranges --ScanRange (PyAV, in parallel)--> segments + keyframe candidates (JPEG)
       --PlanScenes (by video)--> scenes; their keyframes --DecodeImage--> RunInference(the captioner)
       --by video--> WriteTrack: beside <output>/<relpath>: .descriptions.vtt (WebVTT, kind
       "descriptions"), .narration.wav, .described.mp4 (an audio-description track added), .scenes.json
@@ -125,7 +125,7 @@ class SplitVideo(beam.DoFn):
 
 
 class ScanRange(beam.DoFn):
-    """(relpath, url, start, end) -> ((relpath, keyframe time), PNG) of each keyframe candidate;
+    """(relpath, url, start, end) -> ((relpath, keyframe time), JPEG) of each keyframe candidate;
     tagged "segments": (relpath, [Segment], or None when the range failed). A range that can't be
     decoded past the first is an error line and the video is described without it."""
 
@@ -140,8 +140,8 @@ class ScanRange(beam.DoFn):
             yield tagged_error(relpath, "video", kind if start == 0 else "partly_decoded", f"{where}{err}")
             segments, images = None, {}
         beam.metrics.Metrics.counter("altvoice", "video_ranges_scanned").inc()
-        for t, png in images.items():
-            yield (relpath, t), png
+        for t, jpeg in images.items():
+            yield (relpath, t), jpeg
         yield beam.pvalue.TaggedOutput("segments", (relpath, segments))
 
 
@@ -168,11 +168,11 @@ def scanned_seconds(element) -> float:
 
 
 def pick_keyframes(element):
-    """((relpath, time), {"image": [PNG], "scene": [index]}) -> ((relpath, index), PNG) of chosen ones."""
+    """((relpath, time), {"image": [JPEG], "scene": [index]}) -> ((relpath, index), JPEG) of chosen ones."""
     (relpath, _), joined = element
     for index in joined["scene"]:
-        for png in joined["image"][:1]:
-            yield (relpath, index), png
+        for jpeg in joined["image"][:1]:
+            yield (relpath, index), jpeg
 
 
 def timestamp(seconds: float) -> str:

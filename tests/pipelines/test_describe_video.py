@@ -19,7 +19,7 @@ def test_scenes_start_at_the_cuts_and_short_ones_join_the_scene_before(tmp_path)
     assert len(found) == 3  # the 0.5 s blue shot is too short to describe: it joins the green one
     assert [s.start for s in found] == pytest.approx([0, cuts[0], cuts[2]], abs=TOLERANCE)
     assert found[-1].end == pytest.approx(10, abs=0.2)
-    assert all(s.start <= s.keyframe_time < s.end and keyframes[s.keyframe_time].startswith(b"\x89PNG") for s in found)
+    assert all(s.start <= s.keyframe_time < s.end and keyframes[s.keyframe_time].startswith(b"\xff\xd8") for s in found)
 
 
 @pytest.mark.parametrize("range_seconds", [1.0, 2.5, 3.75])
