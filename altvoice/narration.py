@@ -168,6 +168,8 @@ def with_description_track(video, narration_path: str, spans: list[tuple[float, 
             output, reencoder = copied[packet.stream.index]
             frames = packet.decode() if reencoder or packet.stream.index == ducked else []
             if packet.stream.index == ducked:
+                if not mixer.done and frames and (frames[0].time or 0) > 0:  # sound that starts late
+                    say(mixer.mix(np.zeros(round(frames[0].time * mixer.rate), np.float32)))
                 say(mixer.mix(_mono(resampler, frames)))
             elif ducked is None and packet.stream.type == "video":  # no sound: the narration, in time
                 due = int(float(packet.dts * packet.time_base) * mixer.rate) - mixer.done

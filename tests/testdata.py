@@ -116,9 +116,10 @@ def review_page_data(root) -> tuple[dict, list]:
     return call(folder / "run.js"), [r for chunk in sorted(folder.glob("records-*.js")) for r in call(chunk)]
 
 
-def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None, codecs=("libx264", "aac")) -> list[float]:
+def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None, codecs=("libx264", "aac"),
+               tone_from=0.0) -> list[float]:
     """A video (H.264, AAC unless `codecs`) of still shots [(RGB colour or image array, seconds)],
-    with a sine tone as its audio when `tone_hz`; returns the cut times."""
+    with a sine tone as its audio from `tone_from` seconds when `tone_hz`; returns the cut times."""
     import av
 
     width, height = size
@@ -137,10 +138,11 @@ def make_video(path, shots, fps=10, size=(96, 64), tone_hz=None, fmt=None, codec
         for packet in video.encode():
             out.mux(packet)
         if audio:
-            samples = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int(t * 16000)) / 16000)).astype(np.float32)
+            samples = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(int((t - tone_from) * 16000)) / 16000))
+            samples = samples.astype(np.float32)
             for start in range(0, len(samples), 1024):
                 frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = 16000, start
+                frame.sample_rate, frame.pts = 16000, start + int(tone_from * 16000)
                 for packet in audio.encode(frame):
                     out.mux(packet)
             for packet in audio.encode():

@@ -265,3 +265,15 @@ def test_a_zip_of_videos_in_a_bucket_is_described_into_the_bucket(tmp_path, gcs,
     assert cli.main(argv) == 0  # a scheduled rerun: nothing new
     manifest = [json.loads(line) for line in fs.cat_file(f"{gcs[5:]}/described-videos/manifest.jsonl").splitlines()]
     assert manifest == [{"image": "clips/a.mp4", "status": "up_to_date"}]
+
+
+def test_sound_that_starts_late_keeps_its_time_in_the_description_track(tmp_path):
+    from altvoice.narration import with_description_track, write_narration
+
+    make_video(tmp_path / "a.mp4", [((200, 30, 30), 5)], tone_hz=440, tone_from=2.0)
+    write_narration([], [], 5.0, str(tmp_path / "silent.wav"))  # nothing said: the track is the sound alone
+    with_description_track(str(tmp_path / "a.mp4"), str(tmp_path / "silent.wav"), [], str(tmp_path / "copy.mp4"))
+    tone = tone_level(audio_of(tmp_path / "a.mp4", 0), 0.5, 2.5)  # the sound's own level (decoded from its start)
+    described = audio_of(tmp_path / "copy.mp4", 1)
+    assert tone_level(described, 0.2, 1.6) < 0.05 * tone  # silence before it starts
+    assert tone_level(described, 2.5, 4.5) == pytest.approx(tone, rel=0.25)
