@@ -101,6 +101,8 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     cuts = make_video(videos / "a.mp4", SHOTS, tone_hz=440)
     make_video(videos / "sub" / "b.avi", [((20, 20, 20), 2), ((240, 240, 240), 2)], tone_hz=440, fmt="avi",
                codecs=("msmpeg4v2", "pcm_mulaw"))  # neither is carried by MP4: the copy re-encodes them
+    make_video(videos / "sub" / "c.webm", [((200, 200, 30), 3)], fmt="webm", codecs=("libvpx", None))  # silent VP8
+    make_video(videos / "d.mov", [((30, 200, 200), 3)], tone_hz=440, codecs=("mpeg4", "aac"))
     whole = (videos / "a.mp4").read_bytes()
     (videos / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
     (videos / "zero.mp4").write_bytes(b"")
@@ -117,7 +119,8 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
                        "--tts", "espeak"])
     assert status == 3
     manifest = {m["image"]: m for m in map(json.loads, (out / "manifest.jsonl").open())}
-    assert {name: m["status"] for name, m in manifest.items()} == {"a.mp4": "written", "sub/b.avi": "written"}
+    assert {name: m["status"] for name, m in manifest.items()} == {
+        "a.mp4": "written", "sub/b.avi": "written", "sub/c.webm": "written", "d.mov": "written"}
     errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
     assert sorted((e["image"], e["kind"]) for e in errors) == [
         ("huge.avi", "too_large"), ("sound.mp4", "no_video_stream"), ("ten_hours.mkv", "too_long"),
@@ -134,12 +137,18 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
     with av.open(str(out / "sub" / "b.avi.described.mp4")) as copy:
         assert [s.codec_context.name for s in copy.streams] == ["h264", "aac", "aac"]
         assert copy.streams.video[0].frames == 40 and copy.duration / 1e6 == pytest.approx(4, abs=0.2)
+    with av.open(str(out / "sub" / "c.webm.described.mp4")) as copy:  # no sound of its own: the narration alone
+        assert [s.codec_context.name for s in copy.streams] == ["h264", "aac"]
+    assert len(audio_of(out / "sub" / "c.webm.described.mp4", 0)) / 16000 == pytest.approx(3, abs=0.2)
+    with av.open(str(out / "d.mov.described.mp4")) as copy:
+        assert [s.codec_context.name for s in copy.streams] == ["mpeg4", "aac", "aac"]  # copied as they are
 
     make_video(videos / "a.mp4", SHOTS[:2], tone_hz=440)  # a new version of one video: only it is redone
     again = cli.main(["describe-video", "--input", str(videos), "--output", str(out), "--model", str(tiny_model),
                       "--tts", "espeak"])
     manifest = {m["image"]: m["status"] for m in map(json.loads, (out / "manifest.jsonl").open())}
-    assert again == 3 and manifest == {"a.mp4": "written", "sub/b.avi": "up_to_date"}
+    assert again == 3 and manifest == {"a.mp4": "written", "sub/b.avi": "up_to_date", "sub/c.webm": "up_to_date",
+                                       "d.mov": "up_to_date"}
     assert json.loads((out / "a.mp4.scenes.json").read_text())["duration"] == pytest.approx(5.5, abs=0.2)
 
 
