@@ -3,8 +3,8 @@
 Fitting, in order: a description that fits before the next one starts plays as it is; a longer
 one is sped up, pitch kept (sox `tempo`), by at most MAX_SPEEDUP; what is still too long moves
 the next description later (its `fit` says where it went), never cut. The last description is
-sped up further to end with the video when it can (with half a second left at least); else the
-narration runs on past the video's end.
+sped up further, by at most MAX_END_SPEEDUP, to end with the video when it can (with half a second
+left at least); else the narration runs on past the video's end.
 """
 import bisect
 import io
@@ -14,6 +14,7 @@ import wave
 import numpy as np
 
 MAX_SPEEDUP = 1.3
+MAX_END_SPEEDUP = 2.0  # the last description, to end with the video
 GAP_S = 0.25  # silence kept between two descriptions
 
 
@@ -57,8 +58,8 @@ def place(starts: list[float], lengths: list[float], total: float) -> list[tuple
     overrun = free - GAP_S - total
     if overrun > 0 and placed:  # the end: speed the last description up to end with the video
         offset, speed = placed[-1]
-        room = max(total - offset, 0.5)
-        placed[-1] = (offset, max(speed, lengths[-1] / room))
+        if total - offset >= 0.5:
+            placed[-1] = (offset, max(speed, min(MAX_END_SPEEDUP, lengths[-1] / (total - offset))))
     return placed
 
 
@@ -80,11 +81,17 @@ def write_narration(clips: list[str], starts: list[float], total: float, path: s
             with open(clip, "rb") as f:
                 samples = speed_up(read_wav(f.read())[0], rate, speed)
             first = max(written, int(round(offset * rate)))  # never over the one before
-            out.writeframes(bytes(2 * (first - written)) + _pcm(samples))
+            _silence(out, first - written)
+            out.writeframes(_pcm(samples))
             written = first + len(samples)
             fits.append({"start": round(first / rate, 3), "end": round(written / rate, 3), "speed": round(speed, 3)})
-        out.writeframes(bytes(2 * max(0, int(round(total * rate)) + 1 - written)))
+        _silence(out, int(round(total * rate)) + 1 - written)
     return fits
+
+
+def _silence(out, count: int) -> None:
+    for first in range(0, max(0, count), 1 << 20):
+        out.writeframes(bytes(2 * min(1 << 20, count - first)))
 
 
 def _pcm(samples: np.ndarray) -> bytes:
@@ -99,7 +106,7 @@ CHUNK = 1024  # samples per audio frame of the description track
 def ducking(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
     """The original audio's gain at `times` (sorted seconds): DUCK within a spoken span, 1 away from
     all, linear ramps of RAMP_S on either side."""
-    depth = np.zeros(len(times), np.float32)
+    depth = np.zeros(len(times), np.float32)  # float32 throughout: one chunk at a time, little memory
     if len(times):
         low = bisect.bisect_left([end for _, end in spans], times[0] - RAMP_S)
         for start, end in spans[low:]:
@@ -112,24 +119,40 @@ def ducking(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
 
 class _Mixer:
     """The description track, made in order: the original audio (mono, the narration's rate) ducked
-    under the narration WAV, which is read as it is needed."""
+    under the narration WAV, which is read as it is needed; each piece handed to `say` in chunks."""
 
-    def __init__(self, narration_path: str, spans: list[tuple[float, float]]):
+    def __init__(self, narration_path: str, spans: list[tuple[float, float]], say):
         self.narration = wave.open(narration_path)
-        self.rate, self.spans, self.done = self.narration.getframerate(), spans, 0
+        self.rate, self.spans, self.say, self.done = self.narration.getframerate(), spans, say, 0
 
-    def mix(self, original: np.ndarray) -> np.ndarray:
-        spoken = np.zeros(len(original), np.float32)
-        voice = read_pcm(self.narration.readframes(len(original)))
-        spoken[: len(voice)] = voice
-        times = (self.done + np.arange(len(original))) / self.rate
-        self.done += len(original)
-        return np.clip(original * ducking(times, self.spans) + spoken, -1, 1).astype(np.float32)
+    def mix(self, original: np.ndarray) -> None:
+        for first in range(0, len(original), CHUNK):
+            part = original[first:first + CHUNK]
+            voice = read_pcm(self.narration.readframes(len(part)))
+            spoken = np.zeros(len(part), np.float32)
+            spoken[: len(voice)] = voice
+            times = ((self.done + np.arange(len(part))) / self.rate).astype(np.float32)
+            self.done += len(part)
+            self.say(np.clip(part * ducking(times, self.spans) + spoken, -1, 1).astype(np.float32), self.done - len(part))
 
-    def rest(self) -> np.ndarray:
+    def silence_until(self, seconds: float) -> None:
+        """Silence (the narration alone) up to `seconds`, a chunk at a time."""
+        while self.done < round(seconds * self.rate):
+            self.mix(np.zeros(min(CHUNK, round(seconds * self.rate) - self.done), np.float32))
+
+    def at(self, seconds: float, samples: np.ndarray) -> None:
+        """Original audio that starts at `seconds`: after a gap, silence first; what overlaps what was
+        already mixed (by more than 10 ms) is dropped."""
+        position = round(seconds * self.rate)
+        if position > self.done + self.rate // 100:
+            self.silence_until(seconds)
+        elif position < self.done - self.rate // 100:
+            samples = samples[self.done - position:]
+        self.mix(samples)
+
+    def rest(self) -> None:
         """The narration left after the original audio ended."""
-        left = self.narration.getnframes() - self.done
-        return self.mix(np.zeros(max(0, left), np.float32))
+        self.silence_until(self.narration.getnframes() / self.rate)
 
 
 def read_pcm(data: bytes) -> np.ndarray:
@@ -139,55 +162,90 @@ def read_pcm(data: bytes) -> np.ndarray:
 def with_description_track(video, narration_path: str, spans: list[tuple[float, float]], out) -> None:
     """Writes to `out` an MP4 copy of `video` with one more audio stream, "Audio description" (AAC):
     its first audio ducked under the narration WAV while a span of `spans` is spoken, or the
-    narration alone when the video has no sound. Video and audio streams are copied as they are;
-    one MP4 can't carry (VP8, Theora, ...) is re-encoded (H.264, AAC). Streamed, in one pass."""
+    narration alone when the video has no sound; times count from the video's first frame. Video
+    and audio streams are copied as they are; one MP4 can't carry (VP8, Theora, ...) is re-encoded
+    (H.264, AAC). Other streams (subtitles, data) are not copied. Streamed, in one pass."""
     import av
 
-    mixer = _Mixer(narration_path, spans)
     with av.open(video) as source, av.open(out, "w", format="mp4") as target:
+        picture = source.streams.video[0]
+        origin = float(picture.start_time * picture.time_base) if picture.start_time is not None else 0.0
         streams = [s for s in source.streams if s.type in ("video", "audio")]
         copied = {s.index: _output_stream(target, s) for s in streams}
         ducked = source.streams.audio[0].index if source.streams.audio else None
-        described = target.add_stream("aac", rate=mixer.rate, layout="mono")
+        with wave.open(narration_path) as narration:
+            rate = narration.getframerate()
+        described = target.add_stream("aac", layout="mono", rate=rate)
         described.metadata["title"] = "Audio description"
         described.metadata["language"] = "eng"
         described.disposition = av.stream.Disposition.visual_impaired | av.stream.Disposition.descriptions
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=mixer.rate)
 
-        def say(samples):
-            for start in range(0, len(samples), CHUNK):
-                frame = av.AudioFrame.from_ndarray(samples[None, start:start + CHUNK].copy(), format="flt",
-                                                   layout="mono")
-                frame.sample_rate, frame.pts = mixer.rate, mixer.done - len(samples) + start
-                for packet in described.encode(frame):
-                    target.mux(packet)
+        def say(samples, first):
+            frame = av.AudioFrame.from_ndarray(samples[None].copy(), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, round(origin * rate) + first
+            for packet in described.encode(frame):
+                target.mux(packet)
 
+        mixer = _Mixer(narration_path, spans, say)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        timing = _Timing(target)
         for packet in source.demux(*streams):
-            if packet.dts is None:
+            if not packet.size:
                 continue
             output, reencoder = copied[packet.stream.index]
             frames = packet.decode() if reencoder or packet.stream.index == ducked else []
             if packet.stream.index == ducked:
-                if not mixer.done and frames and (frames[0].time or 0) > 0:  # sound that starts late
-                    say(mixer.mix(np.zeros(round(frames[0].time * mixer.rate), np.float32)))
-                say(mixer.mix(_mono(resampler, frames)))
-            elif ducked is None and packet.stream.type == "video":  # no sound: the narration, in time
-                due = int(float(packet.dts * packet.time_base) * mixer.rate) - mixer.done
-                if due > 0:
-                    say(mixer.mix(np.zeros(due, np.float32)))
+                for frame in frames:
+                    if frame.time is not None:
+                        mixer.at(frame.time - origin, _mono(resampler, [frame]))
+            elif ducked is None and packet.stream.type == "video" and packet.pts is not None:
+                mixer.silence_until(float(packet.pts * packet.time_base) - origin)  # no sound: the narration, in time
             if reencoder:
                 for frame in frames:
                     target.mux(output.encode(frame))
             else:
-                packet.stream = output
-                target.mux(packet)
+                timing.mux(packet, output)
+        timing.flush()
         if ducked is not None:
-            say(mixer.mix(_mono(resampler, [None])))
-        say(mixer.rest())
+            mixer.mix(_mono(resampler, [None]))
+        mixer.rest()
+        mixer.narration.close()
         for output, reencoder in copied.values():
             if reencoder:
                 target.mux(output.encode())
         target.mux(described.encode())
+
+
+class _Timing:
+    """Muxes copied packets, giving those a demuxer left without a decode time (Matroska's first
+    ones, with B-frames) one between the times around them, as MP4 needs."""
+
+    def __init__(self, target):
+        self.target, self.pending, self.last = target, {}, {}
+
+    def mux(self, packet, output) -> None:
+        packet.stream = output
+        waiting = self.pending.setdefault(output.index, [])
+        if packet.dts is None:
+            waiting.append(packet)
+            return
+        if waiting:
+            step = packet.duration or 1
+            before = self.last.get(output.index, packet.dts - (len(waiting) + 1) * step)
+            for number, held in enumerate(waiting, 1):
+                held.dts = before + (packet.dts - before) * number // (len(waiting) + 1)
+                self.target.mux(held)
+            waiting.clear()
+        self.last[output.index] = packet.dts
+        self.target.mux(packet)
+
+    def flush(self) -> None:
+        """Packets still without a time at the end: their presentation time, when it comes later."""
+        for index, waiting in self.pending.items():
+            for held in waiting:
+                if held.pts is not None and held.pts > self.last.get(index, -2 ** 62):
+                    held.dts = self.last[index] = held.pts
+                    self.target.mux(held)
 
 
 def _mono(resampler, frames) -> np.ndarray:

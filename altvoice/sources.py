@@ -107,7 +107,8 @@ def is_local(fs) -> bool:
     return "file" in fs.protocol or "local" in fs.protocol
 
 
-def _hidden(relpath: str) -> bool:
+def hidden(relpath: str) -> bool:
+    """A dot file or folder, or macOS's __MACOSX copies: never read as input."""
     return any(part.startswith(".") or part == "__MACOSX" for part in relpath.split("/"))
 
 
@@ -211,7 +212,7 @@ def list_sources(url: str, chunk: int = ZIP_CHUNK, limits: Limits = Limits()) ->
     else:
         raise FileNotFoundError(f"no image source at {url}")
     yield from refused
-    entries = [e for e in entries if not _hidden(e.name)]
+    entries = [e for e in entries if not hidden(e.name)]
     for start in range(0, len(entries), chunk):
         yield ReadTask("files", url, _protocol(url) + root, tuple(entries[start : start + chunk]))
 
@@ -394,7 +395,7 @@ def _read_member(entry: Entry, read) -> Iterator[tuple[Entry, bytes | Exception]
     except UnsafePath as err:
         yield entry, err
         return
-    if _hidden(relpath):
+    if hidden(relpath):
         return
     try:
         data = read()

@@ -4,14 +4,17 @@ Shots are found on samples: the first frame of every SAMPLE_S seconds (a fixed g
 cut into time ranges gives the same samples). The distance between consecutive samples' colour
 histograms (16 bins per RGB channel, each normalised; half the L1 distance, so 0 = same colours,
 1 = none shared) above CUT_THRESHOLD is a cut. Scenes shorter than MIN_SCENE_S are merged into the
-scene before them (too short to say anything in). Each scene's keyframe is the sample nearest its
-middle.
+scene before them (too short to say anything in). Each scene's keyframe is the kept sample nearest
+its middle (samples are thinned on the grid, every 2nd, 4th, ... slot, to at most KEPT_SAMPLES).
 
 Long videos are scanned in time ranges, each on its own (`scan_range`, seeking to PREROLL_S before
 its start for the sample to compare its first one with); `plan` joins the ranges' segments into
-scenes. A range offers one keyframe candidate for a segment it holds whole, and up to
-EDGE_CANDIDATES for one that may go on into the next range; at most KEPT_SAMPLES small images are
-held while scanning, so memory stays flat however long a video or a scene is.
+scenes (a range with no sample in its pre-roll hands over its first sample's histogram, and the
+range before its last one's, so a cut on the edge is still found). A range offers one keyframe
+candidate for a segment it holds whole, and up to EDGE_CANDIDATES for one that may go on into the
+next range: a scene that spans ranges gets the candidate nearest its middle, which may differ from
+one scan's choice by a few samples. At most KEPT_SAMPLES small images are held while scanning, so
+memory stays flat however long a video or a scene is.
 """
 import io
 import math
@@ -45,6 +48,8 @@ class Segment(NamedTuple):
     end: float
     cut: bool  # it starts at a cut or the video's start; else it goes on from the range before
     candidates: tuple  # keyframe times offered for it
+    first_histogram: tuple | None = None  # its first sample's, when its range had none before it to compare
+    last_histogram: tuple | None = None  # its last sample's, on a range's last segment
 
 
 class Scene(NamedTuple):
@@ -54,11 +59,12 @@ class Scene(NamedTuple):
 
 
 class VideoInfo(NamedTuple):
-    duration: float
+    duration: float  # seconds from the first frame to the end
     width: int
     height: int
     fps: float
     has_audio: bool
+    origin: float = 0.0  # the video stream's start time: every time here counts from it
 
 
 def histogram(rgb: np.ndarray) -> np.ndarray:
@@ -90,24 +96,47 @@ def open_video(file):
     if stream.codec_context is None:  # a codec FFmpeg does not know
         container.close()
         raise VideoError("unsupported_codec", "its video codec is one FFmpeg cannot decode")
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     duration = float(container.duration / 1e6) if container.duration else (
         float(stream.duration * stream.time_base) if stream.duration else 0.0)
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > MAX_PIXELS:
         container.close()
         raise VideoError("too_large", f"frames of {width}x{height} pixels: more than {MAX_PIXELS:,}")
-    if duration > MAX_SECONDS:
-        container.close()
-        raise VideoError("too_long", f"{duration:.0f} s long: more than {MAX_SECONDS} s")
-    info = VideoInfo(duration, width, height, float(stream.average_rate or 0), bool(container.streams.audio))
+    _check_length(duration, container)
+    info = VideoInfo(duration, width, height, float(stream.average_rate or 0), bool(container.streams.audio), origin)
     return container, info
 
 
+def _check_length(seconds: float, container=None) -> None:
+    if seconds > MAX_SECONDS:
+        if container is not None:
+            container.close()
+        raise VideoError("too_long", f"{seconds:.0f} s long: more than {MAX_SECONDS} s")
+
+
 def probe(file) -> VideoInfo:
-    """The video's VideoInfo, without decoding it; VideoError if it can't be described."""
+    """The video's VideoInfo, without decoding it (but its last GOP: the header's duration may be
+    missing, or count from another origin); VideoError if it can't be described."""
+    import av
+
     container, info = open_video(file)
-    container.close()
-    return info
+    with container:
+        stream = container.streams.video[0]
+        try:
+            container.seek(2 ** 62, stream=stream, backward=True)  # to the last keyframe
+            times = [_time(frame, info.origin) for frame in container.decode(stream) if frame.pts is not None]
+        except av.error.FFmpegError:
+            times = []
+    header = info.duration - info.origin if info.duration > info.origin else info.duration  # some count the origin
+    step = 1 / info.fps if info.fps else 0.0
+    duration = round(max([header, *(t + step for t in times)]), 3)  # past a damaged end: the header's word
+    _check_length(duration)
+    return info._replace(duration=duration)
+
+
+def _time(frame, origin: float) -> float:
+    return float(frame.pts * frame.time_base) - origin
 
 
 def time_ranges(duration: float, length: float = RANGE_S) -> list[tuple[float, float]]:
@@ -134,71 +163,91 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def scan_range(file, start: float = 0.0, end: float = math.inf) -> tuple[list[Segment], dict]:
-    """The segments of [start, end) of a video, and {keyframe time: JPEG} of their candidates."""
+def scan_range(file, start: float = 0.0, end: float = math.inf,
+               expected_end: float | None = None) -> tuple[list[Segment], dict, bool]:
+    """The segments of [start, end) of a video (seconds from its first frame), {keyframe time: JPEG}
+    of their candidates, and whether decoding broke off: an FFmpeg error, or the file ending more
+    than a second before `expected_end` (where probe found the last frame)."""
     import av
 
     container, info = open_video(file)
-    segments, images, kept = [], {}, []
-    previous, slot, last, opening, cut = None, None, None, start, start == 0
+    segments, images, kept, stride = [], {}, [], 1
+    previous, slot, last, opening, cut, first, broken = None, None, None, start, start == 0, None, False
+    reached = False
 
-    def close(until: float, complete: bool):
-        middle = (opening + until) / 2
-        offered = [min(kept, key=lambda s: abs(s[0] - middle))] if complete else \
+    def close(until: float, complete: bool, last_histogram=None):
+        begin, until = round(opening, 3), round(until, 3)
+        offered = [min(kept, key=lambda s: (abs(s[1] - (begin + until) / 2), s[1]))] if complete else \
             kept[:: math.ceil(len(kept) / EDGE_CANDIDATES)]
-        images.update((round(t, 3), _jpeg(image)) for t, image in offered)
-        segments.append(Segment(round(opening, 3), round(until, 3), cut, tuple(round(t, 3) for t, _ in offered)))
+        images.update((round(t, 3), _jpeg(image)) for _, t, image in offered)
+        segments.append(Segment(begin, until, cut, tuple(round(t, 3) for _, t, _ in offered),
+                                first if not segments else None, last_histogram))
 
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if start > 0:
-            container.seek(int(max(0.0, start - PREROLL_S) / stream.time_base), stream=stream)
+            container.seek(int((info.origin + max(0.0, start - PREROLL_S)) / stream.time_base), stream=stream)
         try:
             for frame in container.decode(stream):
-                t = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                t = _time(frame, info.origin) if frame.pts is not None else None
                 if t is not None and t >= end:
+                    reached = True
                     break
                 if t is None or int(t // SAMPLE_S) == slot or t < start - PREROLL_S:  # not a sample we need
                     continue
+                _check_length(t)
                 slot, image = int(t // SAMPLE_S), _sample(frame)
                 current = histogram(np.asarray(image))
                 if t >= start:
-                    if previous is not None and distance(previous, current) > CUT_THRESHOLD:
+                    if previous is None and start > 0 and first is None:
+                        first, opening = tuple(current), t  # no sample before it here: PlanScenes compares
+                    elif previous is not None and distance(previous, current) > CUT_THRESHOLD:
                         if kept:
                             close(t, complete=cut)
                         opening, cut, kept = t, True, []
                     last = t
-                    kept.append((t, image))
+                    if slot % stride == 0:  # thinned on the fixed grid: every range length keeps the same ones
+                        kept.append((slot, t, image))
                     if len(kept) > KEPT_SAMPLES:
-                        kept = kept[::2]
+                        stride *= 2
+                        kept = [sample for sample in kept if sample[0] % stride == 0]
                 previous = current
         except av.error.FFmpegError as err:
             if start == 0 and not kept and not segments:
                 raise VideoError("undecodable_video", f"no frame could be decoded: {err.strerror or err}") from None
+            broken = True
+    if not reached and expected_end and (last if last is not None else start) < min(end, expected_end) - 1.0:
+        broken = True  # the file ended (or FFmpeg stopped reading it) before its last frame
     if kept:
-        close(end if math.isfinite(end) else max(info.duration, last), complete=False)
+        step = 1 / info.fps if info.fps else 0.0
+        until = end if math.isfinite(end) and not broken else max(last + step, opening)
+        close(until, complete=False, last_histogram=tuple(previous))
     elif start == 0:
         raise VideoError("no_frames", "the video stream holds no frame")
-    return segments, images
+    return segments, images, broken
 
 
 def plan(segments: list[Segment], duration: float) -> list[Scene]:
     """The scenes of a video from its ranges' segments: a segment that goes on from the range before
-    joins the scene before; each scene's keyframe is its candidate nearest its middle; short scenes
-    merged (merge_short). The last scene ends with the video."""
-    found = []  # [start, end, candidates]
-    for segment in sorted(segments):
-        if found and not segment.cut:
+    joins the scene before (unless its first sample differs from that range's last as a cut does);
+    each scene's keyframe is its candidate nearest its middle; short scenes merged (merge_short).
+    The last scene ends with the video."""
+    found, before = [], None  # [start, end, candidates]; the last sample's histogram of the range before
+    for segment in sorted(segments, key=lambda s: s.start):
+        goes_on = not segment.cut and not (segment.first_histogram and before and distance(
+            np.asarray(segment.first_histogram), np.asarray(before)) > CUT_THRESHOLD)
+        if found and goes_on:
             found[-1][1] = segment.end
             found[-1][2] += segment.candidates
-            continue
-        if found:
-            found[-1][1] = segment.start
-        found.append([segment.start, segment.end, list(segment.candidates)])
+        else:
+            if found:
+                found[-1][1] = segment.start
+            found.append([segment.start, segment.end, list(segment.candidates)])
+        before = segment.last_histogram or before
     if found:
         found[-1][1] = max(found[-1][1], round(duration, 3))
-    return merge_short([Scene(start, end, min(offered, key=lambda t: abs(t - (start + end) / 2)))
+    return merge_short([Scene(start, end, min(offered, key=lambda t: (abs(t - (start + end) / 2), t)))
                         for start, end, offered in found])
 
 
@@ -208,7 +257,7 @@ def scenes(file, range_seconds: float = RANGE_S) -> tuple[VideoInfo, list[Scene]
     info = probe(file)
     segments, images = [], {}
     for start, end in time_ranges(info.duration, range_seconds):
-        found, offered = scan_range(file, start, end)
+        found, offered, _ = scan_range(file, start, end, info.duration)
         segments += found
         images.update(offered)
     found = plan(segments, info.duration)

@@ -26,13 +26,13 @@ from altvoice.flags import UsageError, require
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_os, to_wire
 from altvoice.narration import with_description_track, write_narration
-from altvoice.outputs import alt_text, atomic_put, atomic_write, exists, same_source
+from altvoice.outputs import alt_text, atomic_put, atomic_write, exists, read_record, same_source
 from altvoice.pipelines.caption import Settings
 from altvoice.pipelines.features import DecodeImage
 from altvoice.pipelines.options import DescribeVideoOptions, job_pipeline_options, run_pipeline
 from altvoice.pipelines.read_images import SKIPPED, UP_TO_DATE
 from altvoice.progress import ShowProgress
-from altvoice.sources import archive_kind, file_stamp, is_glob, is_local, source_root
+from altvoice.sources import UnsafePath, archive_kind, file_stamp, hidden, is_glob, is_local, safe_relpath, source_root
 from altvoice.video import VideoError, plan, probe, scan_range, time_ranges
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
@@ -59,22 +59,35 @@ class ListVideos(beam.DoFn):
             own = relpath.endswith(DESCRIBED_SUFFIX) or (exclude and (relpath + "/").startswith(exclude + "/"))
             if not relpath.lower().endswith(VIDEO_EXTENSIONS) or own:
                 continue
-            if not self.settings.force and done(self.settings, to_wire(relpath), stamp):
+            if full is None:  # an archive member whose name would write outside --output
+                yield tagged_error(relpath, "read", "unsafe_path", stamp)
+            elif hidden(relpath):  # dot files, macOS's __MACOSX copies
+                continue
+            elif not self.settings.force and done(self.settings, to_wire(relpath), stamp):
                 yield beam.pvalue.TaggedOutput(SKIPPED, to_wire(relpath))
             else:
                 yield to_wire(relpath), full, stamp
 
     @staticmethod
     def _list(url: str):
-        """(relative path, URL fsspec opens, stamp) of every file of the source; a .zip or .tar(.gz)
-        archive's members are read in place (zip://member::archive)."""
+        """(relative path, URL to open, stamp) of every file of the source; (name, None, reason) of an
+        archive member with an unsafe name. A .zip or .tar(.gz) archive's members are read in place
+        (zip://member::archive); a tar member's stamp includes the archive's (its header checksum
+        does not cover the content), a zip member's CRC does."""
         kind = archive_kind(url)
         if kind:
-            members = fsspec.filesystem(kind, fo=url).find("", detail=True)
-            for name, info in sorted(members.items()):
-                if info.get("type") == "file":
-                    stamp = {key: info[key] for key in ("size", "CRC", "mtime", "chksum") if key in info}
-                    yield name, f"{kind}://{name}::{url}", stamp
+            fs, path = fsspec.core.url_to_fs(url)
+            archive = dict(file_stamp(fs, path, fs.info(path)))
+            for name, info in sorted(fsspec.filesystem(kind, fo=url).find("", detail=True).items()):
+                if info.get("type") != "file":
+                    continue
+                try:
+                    relpath = safe_relpath(name)
+                except UnsafePath as err:
+                    yield name, None, str(err)
+                    continue
+                stamp = {key: info[key] for key in ("size", "CRC", "mtime", "chksum") if key in info}
+                yield relpath, f"{kind}://{name}::{url}", stamp if "CRC" in stamp else {**stamp, "archive": archive}
             return
         fs, path = fsspec.core.url_to_fs(url)
         root = fs._strip_protocol(source_root(url)).rstrip("/")
@@ -86,11 +99,16 @@ class ListVideos(beam.DoFn):
                 yield relpath, name if is_local(fs) else fs.unstrip_protocol(name), dict(file_stamp(fs, name, info))
 
 
+def open_source(url: str):
+    """A video to read: a local path as it is (a name may hold "::"), else through fsspec."""
+    return open(url, "rb") if "://" not in url else fsspec.open(url, "rb")
+
+
 def done(settings: Settings, relpath: str, stamp: dict) -> bool:
     """True when the video's scenes record is complete, for this video as it is now, this model and
     voice, and every file it lists is there."""
     base = f"{settings.output_root}/{to_os(relpath)}"
-    record = _read_json(base + SCENES_SUFFIX)
+    record = read_scenes(base + SCENES_SUFFIX)
     if not record or not record.get("complete") or not same_source(record.get("source"), tuple(stamp.items())):
         return False
     if record.get("model_id") != settings.model_id or record.get("voice") != settings.voice_id:
@@ -100,7 +118,7 @@ def done(settings: Settings, relpath: str, stamp: dict) -> bool:
 
 
 class SplitVideo(beam.DoFn):
-    """(relpath, url, stamp) -> (relpath, url, start, end): the video's time ranges (video.time_ranges);
+    """(relpath, url, stamp) -> (relpath, url, start, end, duration): the video's time ranges (video.time_ranges);
     tagged "info": (relpath, {duration, has_audio, url, stamp})."""
 
     def __init__(self, range_seconds: float):
@@ -109,7 +127,7 @@ class SplitVideo(beam.DoFn):
     def process(self, element):
         relpath, url, stamp = element
         try:
-            with fsspec.open(url, "rb") as f:
+            with open_source(url) as f:
                 info = probe(f)
         except VideoError as err:
             yield tagged_error(relpath, "video", err.kind, str(err))
@@ -119,42 +137,47 @@ class SplitVideo(beam.DoFn):
             return
         progress.expect(info.duration)
         for start, end in time_ranges(info.duration, self.range_seconds):
-            yield relpath, url, start, end
+            yield relpath, url, start, end, info.duration
         yield beam.pvalue.TaggedOutput("info", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
                                                           "url": url, "stamp": stamp}))
 
 
 class ScanRange(beam.DoFn):
-    """(relpath, url, start, end) -> ((relpath, keyframe time), JPEG) of each keyframe candidate;
-    tagged "segments": (relpath, [Segment], or None when the range failed). A range that can't be
-    decoded past the first is an error line and the video is described without it."""
+    """(relpath, url, start, end, duration) -> ((relpath, keyframe time), JPEG) of each keyframe candidate;
+    tagged "segments": (relpath, ([Segment], whether the range was read whole)). A range that
+    can't be read (past the video's first frames) is a `partly_decoded` error line, and the video
+    is described without what is missing and recorded as not complete."""
 
     def process(self, element):
-        relpath, url, start, end = element
+        relpath, url, start, end, duration = element
+        segments, images, whole = [], {}, False
         try:
-            with fsspec.open(url, "rb") as f:
-                segments, images = scan_range(f, start, end)
+            with open_source(url) as f:
+                segments, images, broken = scan_range(f, start, end, duration)
+            whole = not broken
+            if broken:
+                yield tagged_error(relpath, "video", "partly_decoded", f"decoding broke off in {start:.0f}-{end:.0f} "
+                                   "s: the video is described up to there")
         except Exception as err:  # VideoError (kind and words of its own) or FFmpeg's, PyAV's
             kind = err.kind if isinstance(err, VideoError) else "unreadable_video"
             where = "" if start == 0 else f"from {start:.0f} s: "
             yield tagged_error(relpath, "video", kind if start == 0 else "partly_decoded", f"{where}{err}")
-            segments, images = None, {}
         beam.metrics.Metrics.counter("altvoice", "video_ranges_scanned").inc()
         for t, jpeg in images.items():
             yield (relpath, t), jpeg
-        yield beam.pvalue.TaggedOutput("segments", (relpath, segments))
+        yield beam.pvalue.TaggedOutput("segments", (relpath, (segments, whole)))
 
 
 class PlanScenes(beam.DoFn):
-    """(relpath, {"info": [...], "segments": [[Segment], ...]}) -> ((relpath, keyframe time), scene
-    index) for each scene; tagged "videos": (relpath, info with the scenes' spans)."""
+    """(relpath, {"info": [...], "segments": [([Segment], whole), ...]}) -> ((relpath, keyframe
+    time), scene index) for each scene; tagged "videos": (relpath, info with the scenes' spans)."""
 
     def process(self, element):
         relpath, joined = element
-        segments = [segment for found in joined["segments"] for segment in found or []]
+        segments = [segment for found, _ in joined["segments"] for segment in found]
         if not joined["info"] or not segments:  # no range decoded: ScanRange said why
             return
-        info = {**joined["info"][0], "partial": None in joined["segments"]}
+        info = {**joined["info"][0], "partial": not all(whole for _, whole in joined["segments"])}
         found = plan(segments, info["duration"])
         for index, scene in enumerate(found):
             yield (relpath, scene.keyframe_time), index
@@ -162,9 +185,16 @@ class PlanScenes(beam.DoFn):
                                                             "spans": [tuple(scene) for scene in found]}))
 
 
+def failed_line(error: dict):
+    """The manifest line of a video an error stopped before it was described (not of a source that
+    could not be listed, nor of a range after the first: that video is still described)."""
+    if error.get("kind") not in ("unreadable_source", "partly_decoded"):
+        yield {**{key: error[key] for key in ("image", "image_raw") if key in error}, "status": "failed"}
+
+
 def scanned_seconds(element) -> float:
     """Seconds of video a ScanRange output covers (what the progress bar counts)."""
-    return sum(segment.end - segment.start for segment in element[1] or [])
+    return sum(segment.end - segment.start for segment in element[1][0])
 
 
 def pick_keyframes(element):
@@ -256,13 +286,13 @@ class WriteTrack(beam.DoFn):
         """Writes the video's files and record; yields its manifest line, keeps errors in `errors`."""
         base = f"{self.root}/{to_os(relpath)}"
         name = posixpath.basename(base)
-        old = _read_json(base + SCENES_SUFFIX)
+        old = read_scenes(base + SCENES_SUFFIX)
         if old is None and exists(base + SCENES_SUFFIX):
             errors.append(tagged_error(relpath, "write", "output_exists", f"{base}{SCENES_SUFFIX} exists and is "
                                        "not one altvoice wrote: not overwritten, video not described"))
             yield {**described(relpath), "status": "failed"}
             return
-        ours = set((old or {}).get("files", []))
+        ours = {n for n in (old or {}).get("files", []) if isinstance(n, str) and "/" not in n}
         track = cues(info["spans"], captions)
         record = {**described(relpath), "source": info["stamp"], "duration": round(info["duration"], 3),
                   "has_audio": info["has_audio"],
@@ -273,13 +303,24 @@ class WriteTrack(beam.DoFn):
         outputs = {TRACK_SUFFIX: lambda: f"{work}/track.vtt"}
         if self.speaker and track:
             clips, spoken = self._spoken(relpath, track, work, errors)
-            if clips:
+            try:
                 fits = write_narration(clips, [cue["start"] for cue in spoken], info["duration"], f"{work}/voice.wav")
+            except Exception as err:  # sox missing or failing, a full disk: the track is still written
+                errors.append(tagged_error(relpath, "speech", "narration_failed", f"{type(err).__name__}: {err}"))
+                clips = []
+            if clips:
                 for cue, fit in zip(spoken, fits):
                     cue["narration"] = fit
                 spans = [(fit["start"], fit["end"]) for fit in fits]
                 outputs[NARRATION_SUFFIX] = lambda: f"{work}/voice.wav"
                 outputs[DESCRIBED_SUFFIX] = lambda: described_copy(info["url"], f"{work}/voice.wav", spans, work)
+        claims = sorted(ours | {name + suffix for suffix in outputs if not exists(base + suffix)})  # never a user's
+        try:  # the files about to be written, claimed first: a run killed mid-way still owns them
+            atomic_write(base + SCENES_SUFFIX, json.dumps({**record, "files": claims, "complete": False}).encode())
+        except Exception as err:  # a local or object-store write that failed: this video only
+            errors.append(tagged_error(relpath, "write", "write_failed", str(err)))
+            yield {**described(relpath), "status": "failed"}
+            return
         for suffix, make in outputs.items():
             if exists(base + suffix) and name + suffix not in ours:
                 errors.append(tagged_error(relpath, "write", "output_exists", f"{base}{suffix} exists and was not "
@@ -291,10 +332,11 @@ class WriteTrack(beam.DoFn):
             except Exception as err:  # a copy FFmpeg can't make, a write that failed: this file only
                 errors.append(tagged_error(relpath, "write", "write_failed",
                                            f"{name}{suffix}: {type(err).__name__}: {err}"))
+        record["files"] += sorted(n for n in ours - set(record["files"]) if exists(f"{posixpath.dirname(base)}/{n}"))
         record["complete"] = not errors and not info.get("partial") and len(captions) == len(info["spans"])
         try:
             atomic_write(base + SCENES_SUFFIX, json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8"))
-        except OSError as err:
+        except Exception as err:  # as above
             errors.append(tagged_error(relpath, "write", "write_failed", str(err)))
             yield {**described(relpath), "status": "failed"}
             return
@@ -303,20 +345,16 @@ class WriteTrack(beam.DoFn):
                "scenes": len(info["spans"]), "cues": len(track), "files": record["files"]}
 
 
-def _read_json(url: str) -> dict | None:
-    """A scenes record altvoice wrote, or None."""
-    try:
-        with fsspec.open(url, "rb") as f:
-            record = json.loads(f.read(1 << 22))
-    except Exception:  # missing, unreadable, not JSON
-        return None
-    return record if isinstance(record, dict) and "cues" in record and "model_id" in record else None
+def read_scenes(url: str) -> dict | None:
+    """A scenes record altvoice wrote (outputs.read_record: a regular file, capped), or None."""
+    record = read_record(url)
+    return record if record and "cues" in record else None
 
 
 def described_copy(url: str, narration_path: str, spans: list, work: str) -> str:
     """A local MP4 copy (in `work`) of the video at `url` with the audio-description track."""
     target = f"{work}/described.mp4"
-    with fsspec.open(url, "rb") as source:
+    with open_source(url) as source:
         with_description_track(source, narration_path, spans, target)
     return target
 
@@ -357,8 +395,10 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
         | "WriteTrack" >> beam.ParDo(WriteTrack(settings)).with_outputs(ERRORS, main="manifest")
     )
     skipped = found[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})
+    failed = ((found[ERRORS], split[ERRORS], scanned[ERRORS]) | "VideoErrors" >> beam.Flatten()
+              | "FailedLines" >> beam.FlatMap(failed_line))
     _ = (
-        (written.manifest, skipped) | "Manifest" >> beam.Flatten()
+        (written.manifest, skipped, failed) | "Manifest" >> beam.Flatten()
         | "ManifestJson" >> beam.Map(json.dumps, sort_keys=True, ensure_ascii=False)
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
                                                  shard_name_template="")

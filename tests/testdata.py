@@ -190,3 +190,26 @@ def make_huge_frame(path, side=8200):
         stream.width, stream.height, stream.pix_fmt = side, side, "yuvj420p"
         for packet in [*stream.encode(av.VideoFrame(side, side, "yuvj420p")), *stream.encode()]:
             out.mux(packet)
+
+
+def encode_frames(path, frames, rotation=0, fmt=None):
+    """An H.264 video of [(time in seconds, RGB array or colour)] at exactly those times (any frame
+    rate, any first time), in `fmt` (default: from the name)."""
+    import av
+    from fractions import Fraction
+
+    pictures = [(t, np.asarray(p, np.uint8) if np.ndim(p) == 3 else np.full((64, 96, 3), p, np.uint8))
+                for t, p in frames]
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.height, stream.width = pictures[0][1].shape[:2]
+        stream.pix_fmt, stream.time_base, stream.codec_context.time_base = "yuv420p", Fraction(1, 1000), Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for t, picture in pictures:
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)

@@ -6,7 +6,7 @@ import webvtt
 
 from altvoice import cli, video
 from altvoice.pipelines.describe_video import cues, timestamp
-from testdata import make_audio_only, make_huge_frame, make_long_header, make_video
+from testdata import encode_frames, make_audio_only, make_huge_frame, make_long_header, make_video
 
 SHOTS = [((200, 30, 30), 3), ((30, 200, 30), 2.5), ((30, 30, 200), 0.5), ((220, 220, 40), 4)]
 TOLERANCE = video.SAMPLE_S + 0.1  # a cut is seen at the first sample after it (frames every 0.1 s here)
@@ -32,26 +32,6 @@ def test_a_video_scanned_in_time_ranges_has_the_scenes_of_one_scan(tmp_path, ran
     assert ranged[2] == whole[2]  # the same keyframes, sample for sample
 
 
-def _encode(path, frames, rotation=0):
-    """An H.264 video of [(time in seconds, RGB array)] at those times (a variable frame rate)."""
-    import av
-    from fractions import Fraction
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.height, stream.width = frames[0][1].shape[:2]
-        stream.pix_fmt, stream.time_base, stream.codec_context.time_base = "yuv420p", Fraction(1, 1000), Fraction(1, 1000)
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for t, picture in frames:
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
 def test_rotation_metadata_is_applied_and_a_variable_frame_rate_is_cut_where_the_shots_change(tmp_path):
     import io
 
@@ -62,7 +42,7 @@ def test_rotation_metadata_is_applied_and_a_variable_frame_rate_is_cut_where_the
     halves[:, :48], halves[:, 48:] = (220, 30, 30), (30, 30, 220)  # red | blue
     green = np.full((64, 96, 3), (30, 200, 30), np.uint8)
     times = np.cumsum(np.random.default_rng(0).uniform(0.02, 0.3, 40))  # 40 frames at uneven times
-    _encode(tmp_path / "v.mp4", [(t, halves if t < 3.0 else green) for t in times], rotation=90)
+    encode_frames(tmp_path / "v.mp4", [(t, halves if t < 3.0 else green) for t in times], rotation=90)
     info, found, keyframes = video.scenes(str(tmp_path / "v.mp4"))
     first_green = times[times >= 3.0][0]
     assert [s.start for s in found] == pytest.approx([0, first_green], abs=video.SAMPLE_S + 0.3)
@@ -119,8 +99,10 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
                        "--tts", "espeak"])
     assert status == 3
     manifest = {m["image"]: m for m in map(json.loads, (out / "manifest.jsonl").open())}
+    bad = ["huge.avi", "sound.mp4", "ten_hours.mkv", "text.avi", "truncated.mp4", "unknown_codec.mp4", "zero.mp4"]
     assert {name: m["status"] for name, m in manifest.items()} == {
-        "a.mp4": "written", "sub/b.avi": "written", "sub/c.webm": "written", "d.mov": "written"}
+        "a.mp4": "written", "sub/b.avi": "written", "sub/c.webm": "written", "d.mov": "written",
+        **{name: "failed" for name in bad}}
     errors = [json.loads(line) for line in (out / "errors.jsonl").open()]
     assert sorted((e["image"], e["kind"]) for e in errors) == [
         ("huge.avi", "too_large"), ("sound.mp4", "no_video_stream"), ("ten_hours.mkv", "too_long"),
@@ -148,7 +130,7 @@ def test_a_folder_of_videos_gets_tracks_and_every_bad_file_one_error_line(tmp_pa
                       "--tts", "espeak"])
     manifest = {m["image"]: m["status"] for m in map(json.loads, (out / "manifest.jsonl").open())}
     assert again == 3 and manifest == {"a.mp4": "written", "sub/b.avi": "up_to_date", "sub/c.webm": "up_to_date",
-                                       "d.mov": "up_to_date"}
+                                       "d.mov": "up_to_date", **{name: "failed" for name in bad}}
     assert json.loads((out / "a.mp4.scenes.json").read_text())["duration"] == pytest.approx(5.5, abs=0.2)
 
 
@@ -286,3 +268,30 @@ def test_sound_that_starts_late_keeps_its_time_in_the_description_track(tmp_path
     described = audio_of(tmp_path / "copy.mp4", 1)
     assert tone_level(described, 0.2, 1.6) < 0.05 * tone  # silence before it starts
     assert tone_level(described, 2.5, 4.5) == pytest.approx(tone, rel=0.25)
+
+
+def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not_read(tmp_path):
+    import tarfile
+    import types
+    import zipfile
+
+    from apache_beam.pvalue import TaggedOutput
+
+    from altvoice.pipelines.describe_video import ListVideos, open_source
+
+    make_video(tmp_path / "a::b.mp4", SHOTS[:1])  # a local name fsspec would read as a URL chain
+    with zipfile.ZipFile(tmp_path / "v.zip", "w") as members:
+        for name in ("ok/a.mp4", "../../evil.mp4", "__MACOSX/ok/._a.mp4", "ok/._a.mp4"):
+            members.write(tmp_path / "a::b.mp4", name)
+    with tarfile.open(tmp_path / "v.tar", "w") as members:
+        members.add(tmp_path / "a::b.mp4", "ok/a.mp4")
+    settings = types.SimpleNamespace(exclude=None, force=True)
+    listed = list(ListVideos(settings).process(str(tmp_path / "v.zip")))
+    assert [x[0] for x in listed if not isinstance(x, TaggedOutput)] == ["ok/a.mp4"]
+    assert [(e.value["image"], e.value["kind"]) for e in listed if isinstance(e, TaggedOutput)] == [
+        ("../../evil.mp4", "unsafe_path")]
+    (relpath, url, stamp), = ListVideos(settings).process(str(tmp_path / "v.tar"))
+    assert relpath == "ok/a.mp4" and stamp["archive"]["size"] == (tmp_path / "v.tar").stat().st_size  # tar: + archive
+    (_, local, _), = [x for x in ListVideos(settings).process(str(tmp_path)) if x[0] == "a::b.mp4"]
+    with open_source(local) as f:
+        assert f.read() == (tmp_path / "a::b.mp4").read_bytes()
