@@ -213,3 +213,14 @@ def encode_frames(path, frames, rotation=0, fmt=None):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+
+
+def audio_of(path, stream: int, rate=16000) -> np.ndarray:
+    """Mono float samples at `rate` of one audio stream of a media file."""
+    import av
+
+    with av.open(str(path)) as media:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = [f.to_ndarray().reshape(-1) for d in media.decode(media.streams.audio[stream])
+                 for f in resampler.resample(d)]
+    return np.concatenate(parts)

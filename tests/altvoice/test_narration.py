@@ -5,17 +5,7 @@ import numpy as np
 import pytest
 
 from altvoice.narration import MAX_END_SPEEDUP, place, with_description_track, write_narration
-from testdata import encode_frames, make_video
-
-
-def audio_of(path, stream: int, rate=16000):
-    import av
-
-    with av.open(str(path)) as media:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        parts = [f.to_ndarray().reshape(-1) for d in media.decode(media.streams.audio[stream])
-                 for f in resampler.resample(d)]
-    return np.concatenate(parts)
+from testdata import audio_of, encode_frames, make_video
 
 
 def rms(samples, start: float, end: float, rate=16000) -> float:

@@ -6,7 +6,7 @@ import webvtt
 
 from altvoice import cli, video
 from altvoice.pipelines.describe_video import cues, timestamp
-from testdata import encode_frames, make_audio_only, make_huge_frame, make_long_header, make_video
+from testdata import audio_of, encode_frames, make_audio_only, make_huge_frame, make_long_header, make_video
 
 SHOTS = [((200, 30, 30), 3), ((30, 200, 30), 2.5), ((30, 30, 200), 0.5), ((220, 220, 40), 4)]
 TOLERANCE = video.SAMPLE_S + 0.1  # a cut is seen at the first sample after it (frames every 0.1 s here)
@@ -181,18 +181,6 @@ def test_the_narration_says_each_description_where_its_scene_starts(tmp_path):
     heard = decoder.hyp().hypstr.split() if decoder.hyp() else []
     content = [w for w in first["alt_text"].lower().strip(".").replace(",", "").split() if len(w) > 3]
     assert set(content) & set(heard), (content, heard)
-
-
-def audio_of(path, stream: int, rate=16000):
-    """(mono float samples at `rate`) of one audio stream of a media file."""
-    import av
-    import numpy as np
-
-    with av.open(str(path)) as media:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        parts = [f.to_ndarray().reshape(-1) for d in media.decode(media.streams.audio[stream])
-                 for f in resampler.resample(d)]
-    return np.concatenate(parts)
 
 
 def tone_level(samples, start, end, rate=16000, hz=440):
