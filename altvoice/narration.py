@@ -218,7 +218,10 @@ def with_description_track(video, narration_path: str, spans: list[tuple[float, 
 
 class _Timing:
     """Muxes copied packets, giving those a demuxer left without a decode time (Matroska's first
-    ones, with B-frames) one between the times around them, as MP4 needs."""
+    ones, with B-frames) one between the times around them, as MP4 needs. A stream with more than
+    MAX_UNTIMED of them in a row can't be copied (ValueError): never a silently damaged copy."""
+
+    MAX_UNTIMED = 32
 
     def __init__(self, target):
         self.target, self.pending, self.last = target, {}, {}
@@ -227,6 +230,8 @@ class _Timing:
         packet.stream = output
         waiting = self.pending.setdefault(output.index, [])
         if packet.dts is None:
+            if len(waiting) >= self.MAX_UNTIMED:
+                raise ValueError(f"stream {output.index}: packets without decode times; it can't be copied to MP4")
             waiting.append(packet)
             return
         if waiting:
@@ -240,12 +245,14 @@ class _Timing:
         self.target.mux(packet)
 
     def flush(self) -> None:
-        """Packets still without a time at the end: their presentation time, when it comes later."""
+        """Packets still without a time at the end: after the last one, a tick apart, in order."""
         for index, waiting in self.pending.items():
             for held in waiting:
-                if held.pts is not None and held.pts > self.last.get(index, -2 ** 62):
-                    held.dts = self.last[index] = held.pts
-                    self.target.mux(held)
+                held.dts = self.last[index] = self.last.get(index, (held.pts or 0) - len(waiting)) + 1
+                if held.pts is not None and held.pts < held.dts:
+                    raise ValueError(f"stream {index}: packets without decode times at its end; it can't be "
+                                     "copied to MP4")
+                self.target.mux(held)
 
 
 def _mono(resampler, frames) -> np.ndarray:

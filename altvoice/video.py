@@ -65,6 +65,7 @@ class VideoInfo(NamedTuple):
     fps: float
     has_audio: bool
     origin: float = 0.0  # the video stream's start time: every time here counts from it
+    last_frame: float | None = None  # the last frame's time, when probe could find it
 
 
 def histogram(rgb: np.ndarray) -> np.ndarray:
@@ -128,11 +129,12 @@ def probe(file) -> VideoInfo:
             times = [_time(frame, info.origin) for frame in container.decode(stream) if frame.pts is not None]
         except av.error.FFmpegError:
             times = []
-    header = info.duration - info.origin if info.duration > info.origin else info.duration  # some count the origin
+    if not times:  # a file that can't seek to its end: the header's word
+        return info
     step = 1 / info.fps if info.fps else 0.0
-    duration = round(max([header, *(t + step for t in times)]), 3)  # past a damaged end: the header's word
-    _check_length(duration)
-    return info._replace(duration=duration)
+    duration = round(max(times) + step, 3)  # the video's own end (sound may run longer; headers may count
+    _check_length(duration)                 # from another origin)
+    return info._replace(duration=duration, last_frame=round(max(times), 3))
 
 
 def _time(frame, origin: float) -> float:
@@ -164,10 +166,10 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 def scan_range(file, start: float = 0.0, end: float = math.inf,
-               expected_end: float | None = None) -> tuple[list[Segment], dict, bool]:
+               last_frame: float | None = None) -> tuple[list[Segment], dict, bool]:
     """The segments of [start, end) of a video (seconds from its first frame), {keyframe time: JPEG}
-    of their candidates, and whether decoding broke off: an FFmpeg error, or the file ending more
-    than a second before `expected_end` (where probe found the last frame)."""
+    of their candidates, and whether decoding broke off: an FFmpeg error, or decoding ending more
+    than a second before `last_frame` (where probe found the last frame)."""
     import av
 
     container, info = open_video(file)
@@ -205,7 +207,7 @@ def scan_range(file, start: float = 0.0, end: float = math.inf,
                     elif previous is not None and distance(previous, current) > CUT_THRESHOLD:
                         if kept:
                             close(t, complete=cut)
-                        opening, cut, kept = t, True, []
+                        opening, cut, kept, stride = t, True, [], 1
                     last = t
                     if slot % stride == 0:  # thinned on the fixed grid: every range length keeps the same ones
                         kept.append((slot, t, image))
@@ -217,13 +219,13 @@ def scan_range(file, start: float = 0.0, end: float = math.inf,
             if start == 0 and not kept and not segments:
                 raise VideoError("undecodable_video", f"no frame could be decoded: {err.strerror or err}") from None
             broken = True
-    if not reached and expected_end and (last if last is not None else start) < min(end, expected_end) - 1.0:
+    if not reached and last_frame is not None and (last if last is not None else start) < min(end, last_frame) - 1.0:
         broken = True  # the file ended (or FFmpeg stopped reading it) before its last frame
     if kept:
         step = 1 / info.fps if info.fps else 0.0
         until = end if math.isfinite(end) and not broken else max(last + step, opening)
         close(until, complete=False, last_histogram=tuple(previous))
-    elif start == 0:
+    elif start == 0 and not segments:
         raise VideoError("no_frames", "the video stream holds no frame")
     return segments, images, broken
 
@@ -257,7 +259,7 @@ def scenes(file, range_seconds: float = RANGE_S) -> tuple[VideoInfo, list[Scene]
     info = probe(file)
     segments, images = [], {}
     for start, end in time_ranges(info.duration, range_seconds):
-        found, offered, _ = scan_range(file, start, end, info.duration)
+        found, offered, _ = scan_range(file, start, end, info.last_frame)
         segments += found
         images.update(offered)
     found = plan(segments, info.duration)

@@ -10,6 +10,7 @@
 Consecutive scenes whose descriptions say the same are one cue. A video is done when its
 .scenes.json is complete and names the same source stamp, model and voice (skipped unless --force).
 """
+import contextlib
 import json
 import posixpath
 import tempfile
@@ -70,9 +71,9 @@ class ListVideos(beam.DoFn):
 
     @staticmethod
     def _list(url: str):
-        """(relative path, URL to open, stamp) of every file of the source; (name, None, reason) of an
-        archive member with an unsafe name. A .zip or .tar(.gz) archive's members are read in place
-        (zip://member::archive); a tar member's stamp includes the archive's (its header checksum
+        """(relative path, what open_source opens, stamp) of every file of the source; (name, None,
+        reason) of an archive member with an unsafe name. A .zip or .tar(.gz) archive's members are
+        read in place; a tar member's stamp includes the archive's (its header checksum
         does not cover the content), a zip member's CRC does."""
         kind = archive_kind(url)
         if kind:
@@ -87,7 +88,7 @@ class ListVideos(beam.DoFn):
                     yield name, None, str(err)
                     continue
                 stamp = {key: info[key] for key in ("size", "CRC", "mtime", "chksum") if key in info}
-                yield relpath, f"{kind}://{name}::{url}", stamp if "CRC" in stamp else {**stamp, "archive": archive}
+                yield relpath, (kind, name, url), stamp if "CRC" in stamp else {**stamp, "archive": archive}
             return
         fs, path = fsspec.core.url_to_fs(url)
         root = fs._strip_protocol(source_root(url)).rstrip("/")
@@ -99,9 +100,19 @@ class ListVideos(beam.DoFn):
                 yield relpath, name if is_local(fs) else fs.unstrip_protocol(name), dict(file_stamp(fs, name, info))
 
 
-def open_source(url: str):
-    """A video to read: a local path as it is (a name may hold "::"), else through fsspec."""
-    return open(url, "rb") if "://" not in url else fsspec.open(url, "rb")
+@contextlib.contextmanager
+def open_source(source):
+    """A video to read: a local path, a URL, or (archive kind, member, archive URL); names are never
+    parsed as fsspec URL chains (a name may hold "::")."""
+    if isinstance(source, tuple):
+        kind, member, archive = source
+        fs = fsspec.filesystem(kind, fo=archive)  # held while the member is read: it owns the archive's file
+    else:
+        protocol, _ = fsspec.core.split_protocol(source)
+        fs = fsspec.filesystem(protocol or "file")
+        member = fs._strip_protocol(source) if protocol else source
+    with fs.open(member, "rb") as f:
+        yield f
 
 
 def done(settings: Settings, relpath: str, stamp: dict) -> bool:
@@ -118,7 +129,7 @@ def done(settings: Settings, relpath: str, stamp: dict) -> bool:
 
 
 class SplitVideo(beam.DoFn):
-    """(relpath, url, stamp) -> (relpath, url, start, end, duration): the video's time ranges (video.time_ranges);
+    """(relpath, url, stamp) -> (relpath, url, start, end, last frame time): the video's time ranges;
     tagged "info": (relpath, {duration, has_audio, url, stamp})."""
 
     def __init__(self, range_seconds: float):
@@ -137,23 +148,23 @@ class SplitVideo(beam.DoFn):
             return
         progress.expect(info.duration)
         for start, end in time_ranges(info.duration, self.range_seconds):
-            yield relpath, url, start, end, info.duration
+            yield relpath, url, start, end, info.last_frame
         yield beam.pvalue.TaggedOutput("info", (relpath, {"duration": info.duration, "has_audio": info.has_audio,
                                                           "url": url, "stamp": stamp}))
 
 
 class ScanRange(beam.DoFn):
-    """(relpath, url, start, end, duration) -> ((relpath, keyframe time), JPEG) of each keyframe candidate;
+    """(relpath, url, start, end, last frame time) -> ((relpath, keyframe time), JPEG) of each candidate;
     tagged "segments": (relpath, ([Segment], whether the range was read whole)). A range that
     can't be read (past the video's first frames) is a `partly_decoded` error line, and the video
     is described without what is missing and recorded as not complete."""
 
     def process(self, element):
-        relpath, url, start, end, duration = element
+        relpath, url, start, end, last_frame = element
         segments, images, whole = [], {}, False
         try:
             with open_source(url) as f:
-                segments, images, broken = scan_range(f, start, end, duration)
+                segments, images, broken = scan_range(f, start, end, last_frame)
             whole = not broken
             if broken:
                 yield tagged_error(relpath, "video", "partly_decoded", f"decoding broke off in {start:.0f}-{end:.0f} "
@@ -170,12 +181,16 @@ class ScanRange(beam.DoFn):
 
 class PlanScenes(beam.DoFn):
     """(relpath, {"info": [...], "segments": [([Segment], whole), ...]}) -> ((relpath, keyframe
-    time), scene index) for each scene; tagged "videos": (relpath, info with the scenes' spans)."""
+    time), scene index) for each scene; tagged "videos": (relpath, info with the scenes' spans), or
+    "failed": its manifest line when no range could be read (ScanRange said why)."""
 
     def process(self, element):
         relpath, joined = element
         segments = [segment for found, _ in joined["segments"] for segment in found]
-        if not joined["info"] or not segments:  # no range decoded: ScanRange said why
+        if not joined["info"]:
+            return
+        if not segments:
+            yield beam.pvalue.TaggedOutput("failed", {**described(relpath), "status": "failed"})
             return
         info = {**joined["info"][0], "partial": not all(whole for _, whole in joined["segments"])}
         found = plan(segments, info["duration"])
@@ -186,9 +201,9 @@ class PlanScenes(beam.DoFn):
 
 
 def failed_line(error: dict):
-    """The manifest line of a video an error stopped before it was described (not of a source that
-    could not be listed, nor of a range after the first: that video is still described)."""
-    if error.get("kind") not in ("unreadable_source", "partly_decoded"):
+    """The manifest line of a video refused when listed or probed (not of a source that could not be
+    listed at all)."""
+    if error.get("kind") != "unreadable_source":
         yield {**{key: error[key] for key in ("image", "image_raw") if key in error}, "status": "failed"}
 
 
@@ -376,7 +391,7 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
                | "ScanRange" >> beam.ParDo(ScanRange()).with_outputs(ERRORS, "segments", main="candidates"))
     shown = scanned.segments | "Progress" >> beam.ParDo(ShowProgress("video scanned", " s", scanned_seconds))
     planned = ({"info": split.info, "segments": shown} | "ByVideo" >> beam.CoGroupByKey()
-               | "PlanScenes" >> beam.ParDo(PlanScenes()).with_outputs("videos", main="chosen"))
+               | "PlanScenes" >> beam.ParDo(PlanScenes()).with_outputs("videos", "failed", main="chosen"))
     keyframes = ({"image": scanned.candidates, "scene": planned.chosen} | "ByTime" >> beam.CoGroupByKey()
                  | "PickKeyframes" >> beam.FlatMap(pick_keyframes))
     decoded = keyframes | "Decode" >> beam.ParDo(
@@ -395,10 +410,10 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
         | "WriteTrack" >> beam.ParDo(WriteTrack(settings)).with_outputs(ERRORS, main="manifest")
     )
     skipped = found[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})
-    failed = ((found[ERRORS], split[ERRORS], scanned[ERRORS]) | "VideoErrors" >> beam.Flatten()
+    failed = ((found[ERRORS], split[ERRORS]) | "VideoErrors" >> beam.Flatten()
               | "FailedLines" >> beam.FlatMap(failed_line))
     _ = (
-        (written.manifest, skipped, failed) | "Manifest" >> beam.Flatten()
+        (written.manifest, skipped, failed, planned.failed) | "Manifest" >> beam.Flatten()
         | "ManifestJson" >> beam.Map(json.dumps, sort_keys=True, ensure_ascii=False)
         | "WriteManifest" >> beam.io.WriteToText(f"{root}/manifest", file_name_suffix=".jsonl",
                                                  shard_name_template="")

@@ -63,3 +63,19 @@ def test_a_matroska_video_with_b_frames_is_copied_frame_for_frame(tmp_path):
     with_description_track(str(tmp_path / "v.mkv"), str(tmp_path / "silent.wav"), [], str(tmp_path / "copy.mp4"))
     with av.open(str(tmp_path / "v.mkv")) as original, av.open(str(tmp_path / "copy.mp4")) as copy:
         assert sum(1 for _ in copy.decode(video=0)) == sum(1 for _ in original.decode(video=0)) == 100
+
+
+def test_a_stream_that_never_gives_decode_times_is_refused_not_damaged(tmp_path):
+    import av
+
+    from altvoice.narration import _Timing
+
+    make_video(tmp_path / "v.mkv", [((200, 30, 30), 5)], fmt="matroska")
+    with av.open(str(tmp_path / "v.mkv")) as source, av.open(str(tmp_path / "copy.mp4"), "w") as target:
+        output = target.add_stream_from_template(source.streams.video[0])
+        timing = _Timing(target)
+        with pytest.raises(ValueError, match="without decode times"):
+            for packet in source.demux(source.streams.video[0]):
+                if packet.size:
+                    packet.dts = None
+                    timing.mux(packet, output)

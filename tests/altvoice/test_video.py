@@ -37,10 +37,39 @@ def test_long_scenes_get_a_keyframe_near_their_middle_whatever_the_range_length(
 def test_a_file_damaged_midway_says_so_and_keeps_what_came_before(tmp_path):
     make_video(tmp_path / "v.mkv", [(RED, 4), (BLUE, 4), (GREEN, 4)], fmt="matroska")
     data = bytearray((tmp_path / "v.mkv").read_bytes())
-    data[len(data) // 2: len(data) // 2 + 4096] = np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()
+    at = int(len(data) * 0.4)
+    data[at: at + 256] = np.random.default_rng(1).integers(0, 256, 256, np.uint8).tobytes()
     (tmp_path / "v.mkv").write_bytes(bytes(data))
-    segments, _, broken = video.scan_range(str(tmp_path / "v.mkv"), expected_end=video.probe(str(tmp_path / "v.mkv")).duration)
+    info = video.probe(str(tmp_path / "v.mkv"))
+    segments, _, broken = video.scan_range(str(tmp_path / "v.mkv"), last_frame=info.last_frame)
     assert broken and segments and segments[-1].end < 11.5  # ends where decoding stopped, not at the header's end
+
+
+def test_thinning_a_long_scene_never_loses_the_short_scene_after_it(tmp_path):
+    encode_frames(tmp_path / "a.mp4", [(i * 0.25, BLUE if i < 69 else RED) for i in range(70)])  # the cut on an odd slot
+    segments, _, broken = video.scan_range(str(tmp_path / "a.mp4"))
+    assert [s.start for s in segments] == [0, 17.25] and not broken
+    encode_frames(tmp_path / "b.mp4", [(i * 0.25, BLUE if i <= 360 else RED if i <= 367 else GREEN) for i in range(400)])
+    assert [s.start for s in video.scenes(str(tmp_path / "b.mp4"))[1]] == [0, 90.25, 92.0]  # the 1.75 s shot kept
+
+
+def test_sound_longer_than_the_picture_is_not_damage(tmp_path):
+    make_video(tmp_path / "v.mp4", [(RED, 5)], tone_hz=440)
+    make_video(tmp_path / "long.mp4", [(RED, 12)], tone_hz=440)
+    import av
+
+    with av.open(str(tmp_path / "v.mp4")) as picture, av.open(str(tmp_path / "long.mp4")) as sound, \
+            av.open(str(tmp_path / "both.mp4"), "w") as out:  # 5 s of video, 12 s of sound
+        streams = {picture.streams.video[0]: out.add_stream_from_template(picture.streams.video[0]),
+                   sound.streams.audio[0]: out.add_stream_from_template(sound.streams.audio[0])}
+        for source, stream in (picture, picture.streams.video[0]), (sound, sound.streams.audio[0]):
+            for packet in source.demux(stream):
+                if packet.dts is not None:
+                    packet.stream = streams[stream]
+                    out.mux(packet)
+    info = video.probe(str(tmp_path / "both.mp4"))
+    assert info.duration == pytest.approx(5, abs=0.2)
+    assert not video.scan_range(str(tmp_path / "both.mp4"), last_frame=info.last_frame)[2]
 
 
 def test_a_header_without_a_duration_or_a_false_one_is_measured(tmp_path):

@@ -263,6 +263,7 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
     import types
     import zipfile
 
+    import fsspec
     from apache_beam.pvalue import TaggedOutput
 
     from altvoice.pipelines.describe_video import ListVideos, open_source
@@ -283,3 +284,6 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
     (_, local, _), = [x for x in ListVideos(settings).process(str(tmp_path)) if x[0] == "a::b.mp4"]
     with open_source(local) as f:
         assert f.read() == (tmp_path / "a::b.mp4").read_bytes()
+    fsspec.filesystem("memory").pipe("memory://videos/a::b.mp4", b"in a bucket")  # nor is a URL read as a chain
+    with open_source("memory://videos/a::b.mp4") as f:
+        assert f.read() == b"in a bucket"
