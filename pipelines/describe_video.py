@@ -36,6 +36,9 @@ from altvoice.progress import ShowProgress
 from altvoice.sources import UnsafePath, archive_kind, file_stamp, hidden, is_glob, is_local, safe_relpath, source_root
 from altvoice.video import VideoError, plan, probe, scan_range, time_ranges
 
+CAPTION_ONLY = {  # flags describe-video shares a parser with but has no use for: refused, not ignored
+    "--audio-format": lambda o: o.audio_format != "wav", "--embed-metadata": lambda o: o.embed_metadata,
+    "--prune": lambda o: o.prune, "--review": lambda o: o.review, "--corrections": lambda o: o.corrections}
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 TRACK_SUFFIX, SCENES_SUFFIX = ".descriptions.vtt", ".scenes.json"
 NARRATION_SUFFIX, DESCRIBED_SUFFIX = ".narration.wav", ".described.mp4"
@@ -428,10 +431,13 @@ def run(argv=None, wait: bool = True) -> dict | None:
     options = job_pipeline_options(argv, DescribeVideoOptions)
     opts = PipelineOptions(argv).view_as(DescribeVideoOptions)
     require(opts, "input", "output")
+    unused = [flag for flag, given in CAPTION_ONLY.items() if given(opts)]
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: caption's, not describe-video's (its narration is a WAV and "
+                         "an AAC track in the described copy)")
     fs, path = fsspec.core.url_to_fs(source_root(opts.input) if "*" in opts.input else opts.input)
     if not fs.exists(path):
         raise UsageError(f"--input {opts.input}: no such file or folder")
-    opts.audio_format = "wav"  # the narration's; the described copy carries it as AAC
     settings = Settings(opts)
     if run_pipeline(options, lambda p: build_pipeline(p, opts, settings), wait) is None:
         return None

@@ -287,3 +287,9 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
     fsspec.filesystem("memory").pipe("memory://videos/a::b.mp4", b"in a bucket")  # nor is a URL read as a chain
     with open_source("memory://videos/a::b.mp4") as f:
         assert f.read() == b"in a bucket"
+
+
+@pytest.mark.parametrize("flag", [["--audio-format", "mp3"], ["--prune"], ["--embed-metadata"], ["--review"]])
+def test_caption_flags_it_has_no_use_for_are_refused_not_ignored(tmp_path, capsys, flag):
+    assert cli.main(["describe-video", "--input", str(tmp_path), "--output", str(tmp_path / "out"), *flag]) == 2
+    assert f"{flag[0]}: caption's, not describe-video's" in capsys.readouterr().err
