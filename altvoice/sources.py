@@ -11,6 +11,7 @@ what identifies its content (size and mtime locally, plus a sha256 once read; si
 a zip; the store's hash or generation in a bucket), for change detection.
 """
 import bz2
+import contextlib
 import gzip
 import hashlib
 import lzma
@@ -402,3 +403,18 @@ def _read_member(entry: Entry, read) -> Iterator[tuple[Entry, bytes | Exception]
     except Exception as err:  # any one member's failure (Deflate64, a bad CRC, ...) is that member's only
         data = err
     yield entry._replace(name=relpath), data
+
+
+@contextlib.contextmanager
+def open_source(source):
+    """A video to read: a local path, a URL, or (archive kind, member, archive URL); names are never
+    parsed as fsspec URL chains (a name may hold "::")."""
+    if isinstance(source, tuple):
+        kind, member, archive = source
+        fs = fsspec.filesystem(kind, fo=archive)  # held while the member is read: it owns the archive's file
+    else:
+        protocol, _ = fsspec.core.split_protocol(source)
+        fs = fsspec.filesystem(protocol or "file")
+        member = fs._strip_protocol(source) if protocol else source
+    with fs.open(member, "rb") as f:
+        yield f

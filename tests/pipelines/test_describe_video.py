@@ -5,7 +5,7 @@ import pytest
 import webvtt
 
 from altvoice import cli, video
-from altvoice.pipelines.describe_video import cues, timestamp
+from altvoice.pipelines.video_outputs import cues, timestamp
 from testdata import audio_of, encode_frames, make_audio_only, make_huge_frame, make_long_header, make_video
 
 SHOTS = [((200, 30, 30), 3), ((30, 200, 30), 2.5), ((30, 30, 200), 0.5), ((220, 220, 40), 4)]
@@ -266,7 +266,8 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
     import fsspec
     from apache_beam.pvalue import TaggedOutput
 
-    from altvoice.pipelines.describe_video import ListVideos, open_source
+    from altvoice.pipelines.video_sources import ListVideos
+    from altvoice.sources import open_source
 
     make_video(tmp_path / "a::b.mp4", SHOTS[:1])  # a local name fsspec would read as a URL chain
     with zipfile.ZipFile(tmp_path / "v.zip", "w") as members:
