@@ -89,8 +89,13 @@ class WriteTrack(beam.DoFn):
             return
         info = joined["video"][0]
         errors = []
-        with tempfile.TemporaryDirectory(prefix="altvoice-video-") as work:
-            yield from self._describe(relpath, info, dict(joined["captions"]), work, errors)
+        try:
+            with tempfile.TemporaryDirectory(prefix="altvoice-video-") as work:
+                lines = list(self._describe(relpath, info, dict(joined["captions"]), work, errors))
+        except Exception as err:  # an output store that fails, say: this video only, never the run
+            errors.append(tagged_error(relpath, "write", "write_failed", f"{type(err).__name__}: {err}"))
+            lines = [{**described(relpath), "status": "failed"}]
+        yield from lines
         yield from errors
 
     def _describe(self, relpath: str, info: dict, captions: dict, work: str, errors: list):

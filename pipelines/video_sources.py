@@ -20,9 +20,10 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 
 
 class ListVideos(beam.DoFn):
-    """A folder, glob, bucket or archive URL -> (relative path in wire form, file URL, source stamp)
-    of every video in it; never the job's own described copies, nor anything in the output folder when it
-    lies inside. Videos whose outputs are up to date (`done`) are tagged SKIPPED instead."""
+    """A folder, glob, bucket or archive URL -> (relative path in wire form, what open_source opens,
+    source stamp) of every video in it; never the job's own described copies, nor anything in the
+    output folder when it lies inside. Videos whose outputs are up to date (`done`) are tagged
+    SKIPPED instead; an archive member with an unsafe name is an `unsafe_path` error line."""
 
     def __init__(self, settings):
         self.settings = settings

@@ -294,3 +294,18 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
 def test_caption_flags_it_has_no_use_for_are_refused_not_ignored(tmp_path, capsys, flag):
     assert cli.main(["describe-video", "--input", str(tmp_path), "--output", str(tmp_path / "out"), *flag]) == 2
     assert f"{flag[0]}: caption's, not describe-video's" in capsys.readouterr().err
+
+
+def test_an_output_store_that_fails_costs_that_video_only():
+    import types
+
+    from apache_beam.pvalue import TaggedOutput
+
+    from altvoice.pipelines.video_outputs import WriteTrack
+
+    writer = WriteTrack(types.SimpleNamespace(output_root="nosuch://bucket", model_id="m", voice_id=None))
+    info = {"spans": [(0.0, 2.0, 1.0)], "stamp": {"size": 1}, "duration": 2.0, "has_audio": False, "url": "x.mp4"}
+    out = list(writer.process(("a.mp4", {"video": [info], "captions": []})))
+    assert out[0] == {"image": "a.mp4", "status": "failed"}
+    assert [(o.value["kind"], o.value["stage"]) for o in out[1:] if isinstance(o, TaggedOutput)] == [
+        ("write_failed", "write")]
