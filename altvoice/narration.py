@@ -22,7 +22,7 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     """(float32 mono samples in [-1, 1], sample rate) of a 16-bit PCM WAV."""
     with wave.open(io.BytesIO(data)) as audio:
         rate, channels = audio.getframerate(), audio.getnchannels()
-        pcm = np.frombuffer(audio.readframes(audio.getnframes()), np.int16).astype(np.float32) / 32768
+        pcm = read_pcm(audio.readframes(audio.getnframes()))
     return (pcm.reshape(-1, channels).mean(axis=1) if channels > 1 else pcm), rate
 
 
@@ -156,6 +156,7 @@ class _Mixer:
 
 
 def read_pcm(data: bytes) -> np.ndarray:
+    """16-bit PCM bytes as float32 samples in [-1, 1]."""
     return np.frombuffer(data, np.int16).astype(np.float32) / 32768
 
 
