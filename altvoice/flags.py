@@ -69,6 +69,10 @@ def preprocess(parser) -> None:
     )
     parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=None,
                         help="square input size for the backbone (default: the backbone's own)")
+    parser.add_argument("--features", default="pooled", choices=("pooled", "grid"),
+                        help="image features to store, once per image as float16: the backbone's pooled vector "
+                        "(for --decoder merge) or its spatial grid of cells (for --decoder transformer; "
+                        "merge can train on it too)")
     parser.add_argument("--min-word-count", "--min_word_count", dest="min_word_count", type=int, default=10,
                         help="keep words seen at least this often in the train split")
     parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=40,
@@ -151,6 +155,10 @@ def _add_decoding_args(parser, beam_default):
                         help="beam width; 1 is greedy search")
     parser.add_argument("--alpha", type=float, default=None,
                         help="length normalisation: score = log-probability / length**alpha")
+    parser.add_argument("--specificity", type=float, default=None,
+                        help="rerank the beam's captions by score - X * (their normalised log-probability given "
+                        "the average training image): captions that would fit any photo lose (default: the "
+                        "export's; train's default 0)")
 
 
 class TrainOptions:
@@ -173,7 +181,20 @@ class TrainOptions:
         parser.add_argument("--decay", type=_positive(float), default=1.0,
                             help="multiply the learning rate by this after each epoch without a better dev loss")
         parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
-        parser.add_argument("--units", type=_positive(int), default=256, help="LSTM and dense layer size")
+        parser.add_argument("--decoder", default="merge", choices=("merge", "transformer"),
+                            help="merge: LSTM + pooled features; transformer: attention over the image grid "
+                                 "(needs preprocess --features grid)")
+        parser.add_argument("--units", type=_positive(int), default=256,
+                            help="LSTM and dense layer size; the transformer's model width")
+        parser.add_argument("--layers", type=_positive(int), default=3, help="transformer blocks")
+        parser.add_argument("--heads", type=_positive(int), default=8, help="transformer attention heads")
+        parser.add_argument("--dropout", type=float, default=0.1, help="transformer dropout")
+        parser.add_argument("--label-smoothing", "--label_smoothing", dest="label_smoothing", type=float,
+                            default=0.1, help="transformer: share of each target's probability spread over the "
+                            "vocabulary")
+        parser.add_argument("--warmup-epochs", "--warmup_epochs", dest="warmup_epochs", type=float, default=1.0,
+                            help="transformer: the learning rate rises linearly over these epochs, then falls as "
+                            "1/sqrt(step)")
         parser.add_argument("--embedding-dim", "--embedding_dim", dest="embedding_dim", type=_positive(int),
                             default=200, help="word embedding size when the data has no GloVe matrix")
         parser.add_argument("--image-dropout", "--image_dropout", dest="image_dropout", type=float, default=0.5,
@@ -187,6 +208,18 @@ class TrainOptions:
         parser.add_argument("--flip-average", "--flip_average", dest="flip_average", action="store_true",
                             help="the export captions from the mean of the features of each image and its mirror "
                                  "image (test-time augmentation: twice the backbone cost, better captions)")
+        parser.add_argument("--scst", action="store_true",
+                            help="after teacher-forced training, fine-tune the transformer with self-critical "
+                            "training on the CIDEr-D reward (with --resume: of the finished run in --output)")
+        parser.add_argument("--scst-epochs", "--scst_epochs", dest="scst_epochs", type=_positive(int), default=5,
+                            help="self-critical epochs (a total: a rerun continues up to it)")
+        parser.add_argument("--scst-samples", "--scst_samples", dest="scst_samples", type=_positive(int), default=5,
+                            help="captions sampled per image and step (at least 2 with --scst-baseline mean)")
+        parser.add_argument("--scst-baseline", "--scst_baseline", dest="scst_baseline", default="mean",
+                            choices=("mean", "greedy"), help="reward baseline: the mean of the image's other "
+                            "samples, or its greedy caption's")
+        parser.add_argument("--scst-learning-rate", "--scst_learning_rate", dest="scst_learning_rate",
+                            type=_positive(float), default=2e-5, help="Adam learning rate of self-critical training")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
         _add_decoding_args(parser, beam_default=3)
 

@@ -52,7 +52,11 @@ def main(export: str, train_flags: str, seeds: str, shared: str, work: str) -> d
     card["name"] = "altvoice-flickr8k"
     card["recipe"] = {
         "script": "bash bench/release_model.sh",
-        "model": f"an ensemble of {len(card.get('decoders', [1]))} merge decoders, one per training seed",
+        "model": (f"an ensemble of {len(card.get('decoders', [1]))} merge decoders, one per training seed"
+                  if card["decoder"].get("kind", "merge") == "merge" else
+                  f"one transformer decoder ({card['decoder']['layers']} blocks of width {card['decoder']['units']}) "
+                  f"over the backbone's {card['decoder']['cells']}-cell grid"
+                  + (", fine-tuned by self-critical training on CIDEr-D" if "self_critical" in card else "")),
         "train_flags": train_flags, "seeds": seeds.split(),
     }
     card["data"] = {

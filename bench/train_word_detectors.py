@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from bench.common import FLICKR, split_names  # noqa: E402
 from bench.make_object_words import read_tag_counts  # noqa: E402
 from altvoice.model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors  # noqa: E402
+from altvoice.model.export import pooled  # noqa: E402
 from altvoice.model.grounding import plurals  # noqa: E402
 
 PEOPLE_REFERENCES, WORD_REFERENCES = 3, 2  # of the 5 reference captions
@@ -87,7 +88,7 @@ def features(captioner, names: list[str]) -> np.ndarray:
     for start in range(0, len(names), 64):
         pixels = [decode_image(open(os.path.join(FLICKR, "Images", n), "rb").read(), captioner.image_size)
                   for n in names[start : start + 64]]
-        batches.append(captioner.extractor.predict_on_batch(np.stack(pixels)))
+        batches.append(pooled(captioner.extractor.predict_on_batch(np.stack(pixels))))  # a grid's mean
     return np.concatenate(batches)
 
 

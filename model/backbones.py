@@ -78,19 +78,33 @@ def _local_copy(path: str) -> str:
 
 
 def build_feature_extractor(name: str, weights: str = "imagenet", image_size: int | None = None,
-                            flip_average: bool = False) -> keras.Model:
-    """A keras model: uint8 images [batch, size, size, 3] -> float32 features [batch, feature_size]."""
+                            flip_average: bool = False, grid: bool = False) -> keras.Model:
+    """A keras model: uint8 images [batch, size, size, 3] -> float32 features [batch, feature_size], or with
+    `grid` the last feature map's cells [batch, rows * columns, feature_size] (row by row; their mean is the
+    pooled vector). Flip averaging mirrors the mirror image's grid back, so each cell keeps its place."""
     spec = get_backbone(name)
     size = image_size or spec.default_size
     base = getattr(keras.applications, spec.constructor)(
-        input_shape=(size, size, 3), include_top=False, weights=weights_argument(weights), pooling="avg"
-    )
+        input_shape=(size, size, 3), include_top=False, weights=weights_argument(weights),
+        pooling=None if grid else "avg")
     images = keras.Input((size, size, 3), dtype="uint8", name="images")
     pixels = ImagePreprocess(name)(images)
     features = base(pixels)
     if flip_average:
-        features = keras.layers.Average(name="flip_average")([features, base(keras.ops.flip(pixels, axis=2))])
-    return keras.Model(images, features, name=f"{name}_features")
+        mirrored = base(keras.ops.flip(pixels, axis=2))
+        features = keras.layers.Average(name="flip_average")(
+            [features, keras.ops.flip(mirrored, axis=2) if grid else mirrored])
+    if grid:
+        rows, columns, channels = features.shape[1:]
+        features = keras.layers.Reshape((rows * columns, channels), name="cells")(features)
+    return keras.Model(images, features, name=f"{name}_{'grid' if grid else 'features'}")
+
+
+def feature_shape(name: str, image_size: int | None = None, grid: bool = False) -> list[int]:
+    """The per-image feature shape of a backbone: [feature_size], or with `grid` [cells, feature_size]."""
+    if not grid:
+        return [get_backbone(name).feature_size]
+    return list(build_feature_extractor(name, "none", image_size, grid=True).output.shape[1:])
 
 
 @keras.saving.register_keras_serializable("altvoice")

@@ -1,11 +1,11 @@
-"""Reading a preprocess output directory: its summary, vocabulary, GloVe matrix and caption TFRecords."""
+"""Reading a preprocess output directory: its summary, vocabulary, GloVe matrix, image features and caption records."""
 import json
 
 import numpy as np
 import tensorflow as tf
 
 from altvoice.flags import UsageError
-from altvoice.records import feature_spec, record_pattern
+from altvoice.records import caption_spec, decode_features, features_pattern, image_spec, record_pattern
 from altvoice.transforms.captions import RESERVED_TOKENS
 
 SUMMARY_FILE = "summary.json"
@@ -47,45 +47,90 @@ def load_glove(data_dir: str, summary: dict, seed: int | None = None) -> np.ndar
     return matrix
 
 
-def split_files(data_dir: str, split: str) -> list[str]:
-    files = sorted(tf.io.gfile.glob(record_pattern(data_dir, split)))
+def check_format(data_dir: str, summary: dict) -> None:
+    """UsageError for a preprocess output written before features were stored once per image."""
+    if "feature_shape" not in summary:
+        raise UsageError(f"--data {data_dir} was written by an older altvoice (features in every caption record); "
+                         "re-run `altvoice preprocess` into a new --output")
+
+
+def split_files(data_dir: str, split: str, pattern=record_pattern) -> list[str]:
+    files = sorted(tf.io.gfile.glob(pattern(data_dir, split)))
     if not files:
-        raise UsageError(f"--data {data_dir}: no {split} records ({record_pattern(data_dir, split)}); "
+        raise UsageError(f"--data {data_dir}: no {split} records ({pattern(data_dir, split)}); "
                          f"run preprocess with a --{split}-split")
     return files
 
 
-def scan_split(data_dir: str, split: str, summary: dict) -> int:
-    """Reads a split once: checks every record against the summary's shapes and vocabulary; returns its size."""
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+class Features:
+    """A split's image features in memory (float16), and each image's row: what captions join to."""
+
+    def __init__(self, data_dir: str, split: str, summary: dict):
+        check_format(data_dir, summary)
+        shape = tuple(summary["feature_shape"])
+        names, arrays = [], []
+        try:
+            for record in tf.data.TFRecordDataset(split_files(data_dir, split, features_pattern)):
+                example = tf.io.parse_single_example(record, image_spec())
+                names.append(example["image"].numpy())
+                arrays.append(decode_features(example["features"].numpy(), shape))
+        except (tf.errors.InvalidArgumentError, ValueError) as err:
+            raise UsageError(f"--data {data_dir}: {split} image records don't match summary.json (feature_shape "
+                             f"{list(shape)}): re-run preprocess into one --output ({str(err)[:200]})") from None
+        self.names = names
+        self.array = np.stack(arrays) if arrays else np.zeros((0, *shape), np.float16)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(names or [b""], tf.string),
+                                                tf.range(max(1, len(names)), dtype=tf.int64)), -1)
+
+    def rows(self, images: tf.Tensor) -> tf.Tensor:
+        """Row of each image name in `array`; -1 for a name without features."""
+        return self.table.lookup(images)
+
+
+def scan_split(data_dir: str, split: str, summary: dict, features: Features | None = None) -> int:
+    """Reads a split once: checks every caption record against the summary's shapes and vocabulary, and that
+    its image has features; returns its number of captions."""
+    features = features or Features(data_dir, split, summary)
+    spec = caption_spec(summary["max_length"])
     records = tf.data.TFRecordDataset(split_files(data_dir, split)).batch(1024)
-    count, top = 0, 0
+    count, top, missing = 0, 0, None
     try:
         for batch in records.map(lambda r: tf.io.parse_example(r, spec)):
             count += int(tf.shape(batch["caption_ids"])[0])
             top = max(top, int(tf.reduce_max(batch["caption_ids"])))
+            rows = features.rows(batch["image"]).numpy()
+            if missing is None and (rows < 0).any():
+                missing = batch["image"].numpy()[rows < 0][0].decode()
     except tf.errors.InvalidArgumentError as err:
         raise UsageError(
-            f"--data {data_dir}: {split} records don't match summary.json (feature_size {summary['feature_size']}, "
-            f"max_length {summary['max_length']}): they come from another preprocess run; re-run preprocess into "
-            f"one --output ({err.message.splitlines()[0][:200]})"
+            f"--data {data_dir}: {split} records don't match summary.json (max_length {summary['max_length']}): "
+            f"they come from another preprocess run; re-run preprocess into one --output "
+            f"({err.message.splitlines()[0][:200]})"
         ) from None
     if top >= summary["vocabulary_size"]:
         raise UsageError(f"--data {data_dir}: {split} records use word id {top}, beyond the vocabulary of "
                          f"{summary['vocabulary_size']}: they come from another vocabulary; re-run preprocess")
+    if missing is not None:
+        raise UsageError(f"--data {data_dir}: {split} captions of {missing} have no image features: the records "
+                         "come from different preprocess runs; re-run preprocess into one --output")
     if count == 0:
         raise UsageError(f"--data {data_dir}: the {split} split has no captions")
     return count
 
 
 def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, shuffle: bool = False,
-                    seed: int | None = None) -> tf.data.Dataset:
+                    seed: int | None = None, pooled: bool = False, features: Features | None = None) -> tf.data.Dataset:
     """Batches ((features, caption_ids[:, :-1]), caption_ids[:, 1:]) for teacher forcing.
 
-    Each batch is cut to its longest caption. Shuffled (training) batches also group captions
-    of similar length, so that little time goes into padding.
+    Each caption is joined to its image's features (held in memory once per image, float16, cast to
+    float32 per batch); `pooled` averages a grid's cells into the pooled vector. Each batch is cut to
+    its longest caption. Shuffled (training) batches also group captions of similar length, so that
+    little time goes into padding.
     """
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    features = features or Features(data_dir, split, summary)
+    table = tf.constant(features.array)
+    spec = caption_spec(summary["max_length"])
     files = tf.data.Dataset.from_tensor_slices(split_files(data_dir, split))
     if shuffle:
         files = files.shuffle(len(files), seed=seed)
@@ -101,9 +146,12 @@ def caption_dataset(data_dir: str, split: str, summary: dict, batch_size: int, s
     else:
         batches = examples.batch(batch_size)
 
-    def cut(batch):
+    def join(batch):
         ids = tf.cast(batch["caption_ids"], tf.int32)
         length = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
-        return (batch["features"], ids[:, : length - 1]), ids[:, 1:length]
+        image = tf.cast(tf.gather(table, features.rows(batch["image"])), tf.float32)
+        if pooled and len(features.array.shape) == 3:
+            image = tf.reduce_mean(image, axis=1)
+        return (image, ids[:, : length - 1]), ids[:, 1:length]
 
-    return batches.map(cut, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return batches.map(join, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -65,13 +65,14 @@ def greedy_search(step: Step, state: tuple, max_tokens: int, alpha: float = 0.0)
 
 
 def beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int = 3,
-                alpha: float = 0.0) -> list[tuple[list[int], float]]:
+                alpha: float = 0.0, all_finished: bool = False) -> list:
     """Beam search for each row of `state`; returns its best (word ids without `<end>`, score).
 
     Each step expands every live beam, ranks the candidates by summed log-probability, and
     moves a candidate ending in `<end>` to the finished list when it ranks within the beam
     width (so width 1 is greedy). An image stops once it has `beam_width` finished captions;
     after `max_tokens` tokens the live beams count as finished. Finished images leave the batch.
+    With `all_finished`, each row gives all its finished captions instead: [(normalised score, ids)].
     """
     width = beam_width
     items = np.arange(len(state[0]))  # the image of each live group of `width` rows
@@ -119,7 +120,37 @@ def beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int = 3,
         state = tuple(s[rows] for s in state)
         tokens = chosen_words[~done].reshape(-1)
         items, scores, seqs = items[~done], scores[~done], seqs[~done]
-    return [_best(f) for f in finished]
+    return finished if all_finished else [_best(f) for f in finished]
+
+
+def sequence_log_probs(step: Step, state: tuple, sequences: list[list[int]]) -> np.ndarray:
+    """Summed log-probability of each word-id sequence followed by `<end>`, row i of `state` scoring sequence i
+    (teacher-forced through the step function)."""
+    rows, longest = len(sequences), max(len(s) for s in sequences) + 1
+    targets = np.full((rows, longest), -1)
+    for i, ids in enumerate(sequences):
+        targets[i, : len(ids) + 1] = [*ids, END_ID]
+    tokens, total = np.full(rows, START_ID), np.zeros(rows)
+    for t in range(longest):
+        log_probs, state = step(tokens, state)
+        live = targets[:, t] >= 0
+        total[live] += log_probs[np.flatnonzero(live), targets[live, t]]
+        tokens = np.where(live, targets[:, t], END_ID)
+    return total
+
+
+def rerank(finished: list, prior: np.ndarray, weight: float, alpha: float) -> list[tuple[list[int], float]]:
+    """The best caption of each row's candidates ([(normalised score, ids)]) once each score is lowered by
+    `weight` times the caption's log-probability given no particular image (`prior`, one per candidate in
+    order, length-normalised like the score): captions that fit any photo lose to ones that fit this one."""
+    best, at = [], 0
+    for row in finished:
+        scored = [(score - weight * normalise(p, len(ids) + 1, alpha), score, ids)
+                  for (score, ids), p in zip(row, prior[at : at + len(row)])]
+        at += len(row)
+        _, score, ids = max(scored, key=lambda c: c[0])
+        best.append(([int(i) for i in ids], float(score)))
+    return best
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

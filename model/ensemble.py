@@ -9,7 +9,7 @@ import numpy as np
 
 from altvoice.console import log
 from altvoice.flags import EnsembleOptions, UsageError, parse
-from altvoice.model.decoder import architecture
+from altvoice.model.decoders import architecture, kind_of
 from altvoice.model.export import export_captioner, load_captioner
 
 
@@ -26,6 +26,8 @@ def check_compatible(models: list[str], captioners: list) -> None:
             why = "their backbones differ"
         elif not all(np.array_equal(a, b) for a, b in zip(other.extractor.get_weights(), first.extractor.get_weights())):
             why = "their backbone weights differ"
+        elif kind_of(first.card["decoder"]) != "merge" or kind_of(other.card["decoder"]) != "merge":
+            why = "an ensemble is of merge decoders (a transformer export decodes alone)"
         elif architecture(other.card["decoder"]) != architecture(first.card["decoder"]):
             why = "their decoder sizes differ"
         if why:
@@ -47,6 +49,6 @@ def run(argv=None) -> dict:
     card.update(ensemble=members, metrics={})
     decoders = [d for c in captioners for d in c.decoder_models]
     card = export_captioner(args.output, decoders, captioners[0].extractor, captioners[0].vocabulary, card,
-                            float16=args.float16)
+                            float16=args.float16, image_prior=captioners[0].image_prior)
     log.info("wrote an ensemble of %d decoders to %s", len(decoders), args.output)
     return card

@@ -94,7 +94,9 @@ def run(argv=None) -> dict:
     if not references:
         raise UsageError(f"--captions {args.captions} has no caption for any image of --split-file {args.split_file}")
     decoding = {"beam_width": args.beam_width or captioner.card["decoding"]["beam_width"],
-                "alpha": captioner.card["decoding"]["alpha"] if args.alpha is None else args.alpha}
+                "alpha": captioner.card["decoding"]["alpha"] if args.alpha is None else args.alpha,
+                "specificity": (captioner.card["decoding"].get("specificity", 0.0) if args.specificity is None
+                                else args.specificity)}
     captions, failed = caption_split(captioner, args.images, set(references), args.batch_size, **decoding)
     if not captions:
         raise UsageError(f"--images {args.images}: none of the split's {len(references)} images could be captioned")

@@ -29,6 +29,7 @@ from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")
+IMAGE_PRIOR_FILE = "image_prior.npy"  # the mean training image's features: what --specificity reranks against
 BACKBONE_TFLITE = "backbone.tflite"
 CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, CLASSIFIER_LICENCE = (
     "classifier.tflite", "object_words.tsv", "living_words.tsv", "LICENSE.classifier.txt")
@@ -42,22 +43,22 @@ def decoder_files(count: int) -> list[str]:
 
 
 def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str], card: dict,
-                     float16: bool = False) -> dict:
+                     float16: bool = False, image_prior: np.ndarray | None = None) -> dict:
     """Writes the decoder (or a list of them: an ensemble), the backbone, the vocabulary and the model card
     (to any fsspec URL), and the backbone as TFLite too. `float16` stores the decoders' weights at half size
-    (loaded back as float32)."""
+    (loaded back as float32). `image_prior`: the mean training features, for specificity reranking."""
     from altvoice.model.backbones import to_tflite
-    from altvoice.model.decoder import build_caption_model, model_config
+    from altvoice.model.decoders import build_decoder, decoder_config
 
     decoders = decoders if isinstance(decoders, (list, tuple)) else [decoders]
     files = decoder_files(len(decoders))
-    card = {"format": FORMAT, **card, "decoder": model_config(decoders[0]), "decoders": files,
+    card = {"format": FORMAT, **card, "decoder": decoder_config(decoders[0]), "decoders": files,
             "decoder_weights": "float16" if float16 else "float32",
             "vocabulary": {"file": VOCABULARY_FILE, "size": len(vocabulary)}}
     card["backbone"] = {**card["backbone"], "tflite": BACKBONE_TFLITE}  # its sha256 below, once written
     with tempfile.TemporaryDirectory(prefix="altvoice-export-") as local:
         for decoder, name in zip(decoders, files):
-            weights_only = build_caption_model(**model_config(decoder))  # keras would save the optimizer too
+            weights_only = build_decoder(decoder_config(decoder))  # keras would save the optimizer too
             weights_only.set_weights(decoder.get_weights())
             weights_only.save_weights(os.path.join(local, name))
             if float16:
@@ -68,11 +69,16 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
         card["backbone"]["tflite_sha256"] = sha256(os.path.join(local, BACKBONE_TFLITE))
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
+        extra = []
+        if image_prior is not None:
+            np.save(os.path.join(local, IMAGE_PRIOR_FILE), np.asarray(image_prior, np.float32))
+            card["decoding"] = {**card["decoding"], "image_prior": IMAGE_PRIOR_FILE}
+            extra.append(IMAGE_PRIOR_FILE)
         with open(os.path.join(local, CARD_FILE), "w") as f:
             json.dump(card, f, indent=2)
         fs, path = fsspec.core.url_to_fs(export_dir)
         fs.makedirs(path, exist_ok=True)
-        for name in (*files, BACKBONE_FILE, BACKBONE_TFLITE, VOCABULARY_FILE, CARD_FILE):  # the card last: a whole export
+        for name in (*files, BACKBONE_FILE, BACKBONE_TFLITE, VOCABULARY_FILE, *extra, CARD_FILE):  # the card last
             fs.put_file(os.path.join(local, name), f"{path.rstrip('/')}/{name}")
     return card
 
@@ -155,40 +161,42 @@ class Captioner:
     `extractor` does, and `extractor` may be None when `features` is given."""
 
     def __init__(self, card: dict, extractor, decoder_models: list, vocabulary: list[str], batch_size: int = 64,
-                 classifier=None, living: dict | None = None, detectors=None, features=None):
-        from altvoice.model.decoder import Decoder
+                 classifier=None, living: dict | None = None, detectors=None, features=None, image_prior=None):
+        from altvoice.model.decoders import make_decoder
         from altvoice.model.decoding import without_repeats
         from altvoice.model.grounding import Grounder
 
         self.card, self.extractor, self.vocabulary, self.batch_size = card, extractor, vocabulary, batch_size
         self.features = features or _traced_once(extractor, card["backbone"]["image_size"])
-        self.decoder_models, self.decoder = decoder_models, Decoder(decoder_models)
+        self.decoder_models, self.decoder = decoder_models, make_decoder(decoder_models)
         self.step, self._start = (without_repeats(self.decoder.step, vocabulary) if card["decoding"].get("without_repeats")
                                   else (self.decoder.step, tuple))  # _start: the initial state's extra arrays
         self.image_size = card["backbone"]["image_size"]
+        self.image_prior = image_prior
+        self.prior_state = None if image_prior is None else self.decoder.encode(np.asarray(image_prior)[None])
         self.classifier, self.detectors = classifier, detectors
         self.grounder = classifier and Grounder(vocabulary, classifier.classes, living or {},
                                                 card["grounding"].get("settings"))
 
     def caption_images(self, images: list[np.ndarray], beam_width: int | None = None,
-                       alpha: float | None = None) -> list[tuple[str, float]]:
+                       alpha: float | None = None, specificity: float | None = None) -> list[tuple[str, float]]:
         """uint8 RGB arrays [image_size, image_size, 3] -> (caption, score) each; 0 < beam_width (1: greedy)."""
-        return [(self.words(ids), score) for _, found, _, _ in self._batches(images, beam_width, alpha)
+        return [(self.words(ids), score) for _, found, _, _ in self._batches(images, beam_width, alpha, specificity)
                 for ids, score in found]
 
     def describe_images(self, images: list[np.ndarray], object_images: list[np.ndarray] | None = None,
                         beam_width: int | None = None, alpha: float | None = None,
-                        min_confidence: float | None = None) -> list:
+                        min_confidence: float | None = None, specificity: float | None = None) -> list:
         """Grounded captions (model.grounding.Grounded) of images at image_size, given the same images at
         the classifier's size; without a classifier or `object_images`, the plain captions (grounding "off")."""
         from altvoice.model.grounding import Grounded
 
         if self.grounder is None or object_images is None:
             return [Grounded(caption, score, "off", [], None, None)
-                    for caption, score in self.caption_images(images, beam_width, alpha)]
+                    for caption, score in self.caption_images(images, beam_width, alpha, specificity)]
         results = []
-        for start, found, state, features in self._batches(images, beam_width, alpha):
-            detected = self.detectors(features) if self.detectors else None
+        for start, found, state, features in self._batches(images, beam_width, alpha, specificity):
+            detected = self.detectors(pooled(features)) if self.detectors else None
             evidence = self.classifier.evidence(np.stack(object_images[start : start + len(found)]), detected)
             results += self._ground(found, state, evidence, beam_width, alpha, min_confidence)
         return results
@@ -213,22 +221,38 @@ class Captioner:
         return [self.grounder.finish(caption, score, path, plan, e, min_confidence, alpha)
                 for caption, (_, score), (path, plan), e in zip(captions, found, checks, evidence)]
 
-    def _batches(self, images, beam_width, alpha):
+    def _batches(self, images, beam_width, alpha, specificity=None):
         """(start, [(ids, score)], decoding state, image features) per batch of `batch_size` images."""
         from altvoice.model.decoding import beam_search, greedy_search
 
         settings = self.card["decoding"]
         width = beam_width or settings["beam_width"]
         alpha = settings["alpha"] if alpha is None else alpha
+        specificity = settings.get("specificity", 0.0) if specificity is None else specificity
+        if specificity and self.prior_state is None:
+            raise ValueError("--specificity needs an export with an image prior (exported by altvoice train)")
         for start in range(0, len(images), self.batch_size):
             batch = np.stack(images[start : start + self.batch_size])
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
                 raise ValueError(f"images must be {self.image_size}x{self.image_size}x3 uint8, got {batch.shape[1:]}")
             features = self.features(batch)
             state = self._start(self.decoder.encode(features))
-            search = greedy_search if width == 1 else beam_search
-            kwargs = {} if width == 1 else {"beam_width": width}
-            yield start, search(self.step, state, settings["max_tokens"], alpha=alpha, **kwargs), state, features
+            if width > 1 and specificity:
+                found = self._specific(state, width, alpha, specificity)
+            elif width > 1:
+                found = beam_search(self.step, state, settings["max_tokens"], width, alpha)
+            else:
+                found = greedy_search(self.step, state, settings["max_tokens"], alpha)
+            yield start, found, state, features
+
+    def _specific(self, state, width: int, alpha: float, specificity: float) -> list:
+        """Beam search, then each image's finished captions reranked against the image prior (decoding.rerank)."""
+        from altvoice.model.decoding import beam_search, rerank, sequence_log_probs
+
+        finished = beam_search(self.step, state, self.card["decoding"]["max_tokens"], width, alpha, all_finished=True)
+        sequences = [ids for row in finished for _, ids in row]
+        prior = tuple(np.repeat(s, len(sequences), axis=0) for s in self.prior_state)
+        return rerank(finished, sequence_log_probs(self.decoder.step, prior, sequences), specificity, alpha)
 
     def caption_bytes(self, data: list[bytes], **kwargs) -> list[tuple[str, float]]:
         """Encoded images (JPEG, PNG, ...) -> (caption, score) each. Raises altvoice.images.ImageError at the
@@ -253,6 +277,11 @@ class Captioner:
 
     def words(self, ids: list[int]) -> str:
         return " ".join(self.vocabulary[i] for i in ids)
+
+
+def pooled(features: np.ndarray) -> np.ndarray:
+    """The pooled vectors [N, F] of features that may be grids [N, cells, F] (their mean)."""
+    return features.mean(axis=1) if features.ndim == 3 else features
 
 
 def _traced_once(extractor, size: int):
@@ -299,7 +328,7 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     the export has it and flip averaging is as exported; `keras_backbone` (or an override) loads the
     keras extractor instead (Captioner.extractor, for training, ensembles and probes)."""
     from altvoice.model.backbones import TFLiteBackbone, build_feature_extractor
-    from altvoice.model.decoder import build_caption_model
+    from altvoice.model.decoders import build_decoder
 
     card = read_card(model_dir)
     files = card.get("decoders", [DECODER_FILE])
@@ -316,14 +345,19 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
                 check_digest(os.path.join(local, tflite), backbone.get("tflite_sha256"))
                 extractor, features = None, TFLiteBackbone(os.path.join(local, tflite), threads)
             else:
-                extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average)
+                extractor = build_feature_extractor(backbone["name"], "none", backbone["image_size"], flip_average,
+                                                    grid=backbone.get("grid", False))
                 extractor.load_weights(os.path.join(local, BACKBONE_FILE))
                 features = None
-            decoders = [build_caption_model(**card["decoder"]) for _ in files]  # dropout rates don't matter here
+            decoders = [build_decoder(card["decoder"]) for _ in files]  # dropout rates don't matter here
             for decoder, name in zip(decoders, files):
                 decoder.load_weights(os.path.join(local, name))
             with open(os.path.join(local, VOCABULARY_FILE), encoding="utf-8") as f:
                 vocabulary = f.read().splitlines()
+            image_prior = None
+            if card["decoding"].get("image_prior"):
+                with fs.open(f"{path.rstrip('/')}/{card['decoding']['image_prior']}", "rb") as f:
+                    image_prior = np.load(f)
             classifier, living, detectors = load_grounding(model_dir, card) if grounded else (None, None, None)
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
@@ -331,7 +365,8 @@ def load_captioner(model_dir: str, batch_size: int = 64, flip_average: bool | No
     if len(vocabulary) != card["vocabulary"]["size"]:
         raise UsageError(f"{model_dir}: {VOCABULARY_FILE} has {len(vocabulary)} words, the card says "
                          f"{card['vocabulary']['size']}; export it again")
-    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier, living, detectors, features)
+    return Captioner(card, extractor, decoders, vocabulary, batch_size, classifier, living, detectors, features,
+                     image_prior)
 
 
 def load_grounding(model_dir: str, card: dict) -> tuple:

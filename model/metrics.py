@@ -14,7 +14,7 @@ METEOR is not reported: its reference version needs Java and WordNet paraphrase 
 """
 import math
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 
 Tokens = list[str]
 
@@ -55,40 +55,48 @@ def bleu(hypotheses: list[Tokens], references: list[list[Tokens]], n: int = 4) -
     return scores
 
 
-def cider_d(hypotheses: list[Tokens], references: list[list[Tokens]], n: int = 4, sigma: float = 6.0) -> float:
-    """Corpus CIDEr-D: the mean of the images' scores."""
-    ref_counts = [[ngrams(ref, n) for ref in refs] for refs in references]
-    document_frequency = Counter(gram for refs in ref_counts for gram in set().union(*refs))
-    log_images = math.log(float(len(references)))
+class CiderD:
+    """CIDEr-D against a fixed corpus of references: document frequencies come from `references` (one list
+    of token lists per image), whose tf-idf vectors are computed once; `score(i, hypothesis)` scores a
+    hypothesis against image i's references. Tokens may be words or word ids. Self-critical training
+    scores its samples with the training captions' statistics this way."""
 
-    def vector(counts):
-        vec, norm = [defaultdict(float) for _ in range(n)], [0.0] * n
+    def __init__(self, references: list[list[Tokens]], n: int = 4, sigma: float = 6.0):
+        self.n, self.sigma = n, sigma
+        counts = [[ngrams(ref, n) for ref in refs] for refs in references]
+        self.document_frequency = Counter(gram for refs in counts for gram in set().union(*refs))
+        self.log_images = math.log(float(len(references)))
+        self.references = [[self._vector(c) for c in refs] for refs in counts]
+
+    def _vector(self, counts: Counter):
+        n, vec, norm = self.n, [{} for _ in range(self.n)], [0.0] * self.n
         for gram, tf in counts.items():
             k = len(gram) - 1
-            vec[k][gram] = tf * (log_images - math.log(max(1.0, document_frequency[gram])))
-            norm[k] += vec[k][gram] ** 2
+            vec[k][gram] = value = tf * (self.log_images - math.log(max(1.0, self.document_frequency.get(gram, 0.0))))
+            norm[k] += value**2
         length = sum(tf for gram, tf in counts.items() if len(gram) == 2)  # coco's length: the bigram count
-        return vec, [math.sqrt(x) for x in norm], length
+        return vec, [math.sqrt(x) for x in norm[:n]], length
 
-    def similarity(hyp, ref):
-        (vec_h, norm_h, len_h), (vec_r, norm_r, len_r) = hyp, ref
-        values = [0.0] * n
-        for k in range(n):
-            for gram, value in vec_h[k].items():
-                values[k] += min(value, vec_r[k][gram]) * vec_r[k][gram]
-            if norm_h[k] != 0 and norm_r[k] != 0:
-                values[k] /= norm_h[k] * norm_r[k]
-            values[k] *= math.exp(-((len_h - len_r) ** 2) / (2 * sigma**2))
-        return values
+    def score(self, image: int, hypothesis: Tokens) -> float:
+        vec_h, norm_h, len_h = self._vector(ngrams(hypothesis, self.n))
+        refs, total = self.references[image], 0.0
+        for vec_r, norm_r, len_r in refs:
+            penalty = math.exp(-((len_h - len_r) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
+                ref_k, value = vec_r[k], 0.0
+                for gram, h in vec_h[k].items():
+                    r = ref_k.get(gram)
+                    if r is not None:
+                        value += min(h, r) * r
+                if norm_h[k] != 0 and norm_r[k] != 0:
+                    total += value / (norm_h[k] * norm_r[k]) * penalty
+        return total / self.n / len(refs) * 10.0
 
-    scores = []
-    for hypothesis, refs in zip(hypotheses, ref_counts):
-        hyp = vector(ngrams(hypothesis, n))
-        total = [0.0] * n
-        for ref in refs:
-            total = [a + b for a, b in zip(total, similarity(hyp, vector(ref)))]
-        scores.append(sum(total) / n / len(refs) * 10.0)
-    return sum(scores) / len(scores)
+
+def cider_d(hypotheses: list[Tokens], references: list[list[Tokens]], n: int = 4, sigma: float = 6.0) -> float:
+    """Corpus CIDEr-D: the mean of the images' scores, document frequencies from `references`."""
+    scorer = CiderD(references, n, sigma)
+    return sum(scorer.score(i, h) for i, h in enumerate(hypotheses)) / len(hypotheses)
 
 
 def lcs_length(a: Tokens, b: Tokens) -> int:

@@ -12,13 +12,15 @@ FAILED = "failed"  # tag of (key, error kind) of images that could not be decode
 
 
 class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
-    """RunInference handler for a keras backbone: uint8 [size, size, 3] arrays -> feature vectors.
+    """RunInference handler for a keras backbone: uint8 [size, size, 3] arrays -> feature vectors (or grids).
 
     Holds only its configuration, so it pickles; the model is built once per worker.
     """
 
-    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64):
+    def __init__(self, backbone: str, weights: str, image_size: int, batch_size: int = 64, grid: bool = False):
+        """`grid`: the backbone's grid of cells [cells, feature_size] per image instead of the pooled vector."""
         self._backbone, self._weights, self._size, self._batch_size = backbone, weights, image_size, batch_size
+        self._grid = grid
 
     def load_model(self):
         """The backbone as one traced function: any batch size, no retracing for a short last batch."""
@@ -26,7 +28,7 @@ class FeatureExtractorHandler(ModelHandler[np.ndarray, PredictionResult, Any]):
 
         from altvoice.model.backbones import build_feature_extractor
 
-        model = build_feature_extractor(self._backbone, self._weights, self._size)
+        model = build_feature_extractor(self._backbone, self._weights, self._size, grid=self._grid)
         signature = tf.TensorSpec([None, self._size, self._size, 3], tf.uint8)
         return tf.function(lambda images: model(images, training=False), input_signature=[signature])
 

@@ -5,6 +5,7 @@
         (train: AnalyzeAndTransformDataset builds the vocabulary; dev/test: TransformDataset)
     images URL --ReadImages--> (name, bytes) --only listed images--> ExtractFeatures (RunInference)
     CoGroupByKey on image name --> tf.train.Example per caption --> <output>/tfrecords/<split>-*.tfrecord
+                               --> tf.train.Example per image (float16 features) --> <output>/features/<split>-*.tfrecord
     every rejected input --> <output>/errors.jsonl; counts --> <output>/summary.json
 """
 import json
@@ -22,18 +23,20 @@ from altvoice.caption_files import is_karpathy
 from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors, tagged_error
 from altvoice.flags import UsageError, require
+from altvoice.model.backbones import feature_shape as backbone_feature_shape
 from altvoice.model.backbones import get_backbone, imagenet_weights_problem
 from altvoice.pipelines.caption_files import SPLITS, ReadCaptions, ReadCorrections, ReadSplit
 from altvoice.pipelines.features import FAILED, ExtractFeatures, FeatureExtractorHandler
 from altvoice.pipelines.options import PreprocessOptions, job_pipeline_options
 from altvoice.pipelines.read_images import ReadImages
 from altvoice.progress import ShowProgress
-from altvoice.records import make_example
+from altvoice.records import make_caption_example, make_image_example
 from altvoice.transforms.captions import VOCAB_FILENAME, make_preprocessing_fn
 
 RAW_SPEC = {"image": tf.io.FixedLenFeature([], tf.string), "caption": tf.io.FixedLenFeature([], tf.string)}
 TRANSFORM_DIR, COUNTS_FILE, SUMMARY_FILE, GLOVE_FILE = "transform", "counts", "summary.json", "glove_embeddings.npy"
 LAUNCH_FILE = "launch.json"  # the flags of a run that did not wait for its pipeline
+IMAGES = "images"  # JoinImage's output of image feature records
 
 
 def caption_files(opts) -> list[str]:
@@ -81,7 +84,8 @@ class RouteCaption(beam.DoFn):
 
 
 class JoinImage(beam.DoFn):
-    """One image's split, features, failure and encoded captions -> tf.train.Examples keyed by split."""
+    """One image's split, features, failure and encoded captions -> a caption record per caption (main
+    output) and one image record (IMAGES output), each keyed by split."""
 
     def __init__(self, max_words: int):
         self.max_words = max_words
@@ -112,9 +116,10 @@ class JoinImage(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("events", "truncated_captions")
             emitted += 1
             yield beam.pvalue.TaggedOutput("events", f"{split}/captions")
-            yield split, make_example(name, features[0], ids, num_words)
+            yield split, make_caption_example(name, ids, num_words)
         if emitted:
             beam.metrics.Metrics.counter("altvoice", "images_processed").inc()
+            yield beam.pvalue.TaggedOutput(IMAGES, (captions[0][0], make_image_example(name, features[0])))
             yield beam.pvalue.TaggedOutput("events", f"{captions[0][0]}/images")
 
 
@@ -186,7 +191,8 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
     listed_images = images["ok"] | "OnlyListed" >> beam.Filter(
         lambda item, wanted: posixpath.basename(item[0]) in wanted, wanted
     ) | "ByName" >> beam.MapTuple(lambda path, data: (posixpath.basename(path), data))
-    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64)
+    handler = FeatureExtractorHandler(opts.backbone, opts.backbone_weights, size, opts.batch_size or 64,
+                                      grid=opts.features == "grid")
     features = listed_images | "Features" >> ExtractFeatures(handler, size)
     _ = features["features"] | "Progress" >> beam.ParDo(ShowProgress("images featurized"))
 
@@ -198,15 +204,17 @@ def build_pipeline(p: beam.Pipeline, opts: PreprocessOptions) -> None:
             "failed": features[FAILED] | "FailedKeys" >> beam.Map(lambda name: (name, True)),
         }
         | "JoinByImage" >> beam.CoGroupByKey()
-        | "Join" >> beam.ParDo(JoinImage(opts.max_length - 2)).with_outputs(ERRORS, "events", main="examples")
+        | "Join" >> beam.ParDo(JoinImage(opts.max_length - 2)).with_outputs(ERRORS, "events", IMAGES, main="examples")
     )
-    by_split = joined.examples | "BySplit" >> beam.Partition(lambda item, n: splits.index(item[0]), len(splits))
-    for index, split in enumerate(splits):
-        _ = (
-            by_split[index]
-            | f"Serialized_{split}" >> beam.Values()
-            | f"Write_{split}" >> beam.io.WriteToTFRecord(f"{out}/tfrecords/{split}", file_name_suffix=".tfrecord")
-        )
+    for folder, records in (("tfrecords", joined.examples), ("features", joined[IMAGES])):
+        by_split = records | f"BySplit_{folder}" >> beam.Partition(lambda item, n: splits.index(item[0]), len(splits))
+        for index, split in enumerate(splits):
+            _ = (
+                by_split[index]
+                | f"Serialized_{folder}_{split}" >> beam.Values()
+                | f"Write_{folder}_{split}" >> beam.io.WriteToTFRecord(f"{out}/{folder}/{split}",
+                                                                     file_name_suffix=".tfrecord")
+            )
 
     errors = (
         captions[ERRORS], corrections[ERRORS], listed[ERRORS], split_of[ERRORS], images["errors"], features["errors"],
@@ -259,6 +267,10 @@ def check_inputs(opts: PreprocessOptions) -> None:
                          "--backbone-weights PATH (a .weights.h5 file, local or gs://) or 'none' (random, for tests)")
 
 
+def feature_shape(opts: PreprocessOptions) -> list[int]:
+    return backbone_feature_shape(opts.backbone, opts.image_size, opts.features == "grid")
+
+
 def write_summary(opts: PreprocessOptions) -> dict:
     """After the run: summary.json from the counts, the vocabulary and, with --glove, the embedding matrix."""
     from altvoice.pipelines.glove import write_glove_matrix
@@ -287,6 +299,9 @@ def write_summary(opts: PreprocessOptions) -> dict:
         "backbone_weights": opts.backbone_weights,
         "image_size": opts.image_size or spec.default_size,
         "feature_size": spec.feature_size,
+        "features": opts.features,
+        "feature_shape": feature_shape(opts),
+        "feature_dtype": "float16",
         "captions": opts.captions,
         "corrections": opts.corrections,
         "images": opts.images,

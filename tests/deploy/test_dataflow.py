@@ -112,7 +112,8 @@ def test_preprocess_template_launch_then_summary(gcs, tiny_model, dataset, tmp_p
     assert launch.main(params + dataflow_flags(gcs, name)) == 0
     job, pipeline = launched_job(gcs, name)
     check_job(job, pipeline, {"ReadCaptions", "AnalyzeTrain", "ReadImages", "Features", "JoinByImage",
-                              "Write_train", "Write_dev", "WriteErrors", "WriteCounts"})
+                              "Write_tfrecords_train", "Write_tfrecords_dev", "Write_features_train",
+                              "Write_features_dev", "WriteErrors", "WriteCounts"})
     assert not (prep / "summary.json").exists()
     assert launch.main(["summary", "--output", str(prep)]) == 0
     assert json.loads((prep / "summary.json").read_text()) == made

@@ -47,6 +47,21 @@ def prepared(dataset, tmp_path_factory):
     return root / "data"
 
 
+@pytest.fixture(scope="session")
+def prepared_grid(dataset, prepared, tmp_path_factory):
+    """The drawn dataset preprocessed with --features grid at 64 px: a 2x2 grid of MobileNetV2 cells."""
+    root = tmp_path_factory.mktemp("prepared_grid")
+    data = dataset["root"]
+    preprocess.run([
+        "--captions", str(data / "captions.txt"), "--images", str(data / "Images"),
+        "--train-split", str(data / "train.txt"), "--dev-split", str(data / "dev.txt"),
+        "--output", str(root / "data"), "--min-word-count", "1", "--max-length", "12", "--glove", str(data / "glove.txt"),
+        "--backbone", "mobilenet_v2", "--image-size", "64", "--features", "grid",
+        "--backbone-weights", str(prepared.parent / "backbone.weights.h5"),
+    ])
+    return root / "data"
+
+
 def train_args(data, output, *extra) -> list[str]:
     return ["--data", str(data), "--output", str(output), "--batch-size", "16", "--units", "32", *SEED, *extra]
 

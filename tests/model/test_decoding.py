@@ -4,7 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from altvoice.model.decoding import beam_search, constrained_beam_search, greedy_search, without_repeats
+from altvoice.model.decoding import (beam_search, constrained_beam_search, greedy_search, rerank, sequence_log_probs,
+                                     without_repeats)
 from altvoice.transforms.captions import END_ID, START_ID
 
 X, Y, Z = 4, 5, 6  # word ids after the reserved ones
@@ -168,3 +169,25 @@ def test_without_repeats_says_a_content_word_once_and_function_words_freely():
     for search in (beam_search(blocked, start(state), 5, beam_width=2),
                    constrained_beam_search(blocked, start(state), 5, 2, 0.0, [[]] * 2, [[]] * 2)):
         assert [ids for ids, _ in search] == [[a, hat]] * 2
+
+
+def test_sequence_log_probs_sum_the_steps_along_each_caption_and_its_end():
+    step, initial = rnn_step()
+    sequences = [[3, 4], [5], [6, 7, 8, 3]]
+    state = tuple(s[:3] for s in initial)
+    expected = []
+    for row, ids in enumerate(sequences):
+        inner, tokens, total = tuple(s[row : row + 1] for s in state), [START_ID], 0.0
+        for token in [*ids, END_ID]:
+            log_probs, inner = step(np.array(tokens[-1:]), inner)
+            total += log_probs[0, token]
+            tokens.append(token)
+        expected.append(total)
+    np.testing.assert_allclose(sequence_log_probs(step, state, sequences), expected)
+
+
+def test_rerank_lowers_captions_that_fit_any_image():
+    finished = [[(-1.0, [X, Y]), (-1.2, [Z])], [(-0.5, [Y])]]
+    prior = np.array([-0.5, -9.0, -2.0])  # [X, Y] fits anything, [Z] fits little without this image
+    assert rerank(finished, prior, 0.0, 0.0) == [([X, Y], -1.0), ([Y], -0.5)]
+    assert rerank(finished, prior, 0.1, 0.0) == [([Z], -1.2), ([Y], -0.5)]  # the model's own score is kept

@@ -108,7 +108,8 @@ def test_scores_the_split_and_lists_missing_and_broken_images(argv, dataset, tmp
     assert json.loads((tmp_path / "dev.json").read_text()) == report
     captions = json.loads((tmp_path / "dev.captions.json").read_text())
     assert sorted(captions) == sorted(dataset["dev"]) and all(isinstance(c, str) and c for c in captions.values())
-    assert report["decoding"] == {"beam_width": 3, "alpha": 0.9, "flip_average": False, "grounding": False}
+    assert report["decoding"] == {"beam_width": 3, "alpha": 0.9, "specificity": 0.0, "flip_average": False,
+                                  "grounding": False}
     assert report["grounding"] == {"off": 4} and report["needs_review"] == 0
     assert report["distinct_captions"] == len(set(captions.values()))
 
@@ -117,10 +118,12 @@ def test_decoding_flags_and_the_model_card_update(argv, dataset, trained, tmp_pa
     model = shutil.copytree(trained[0] / "export", tmp_path / "export")
     report = evaluate.run(argv(dataset["dev"], "--beam-width", "1", "--alpha", "0", "--update-model-card",
                                "--flip-average", "on", model=model))
-    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "flip_average": True, "grounding": False}
+    assert report["decoding"] == {"beam_width": 1, "alpha": 0.0, "specificity": 0.0, "flip_average": True,
+                                  "grounding": False}
     assert_scores_the_written_captions(report, tmp_path / "dev.json")
     card = json.loads((model / "model_card.json").read_text())
-    assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "flip_average": True,
+    assert card["metrics"]["split.txt"] == {**report["metrics"], "beam_width": 1, "alpha": 0.0, "specificity": 0.0,
+                                            "flip_average": True,
                                             "grounding": False, "images": 4, "grounding_paths": {"off": 4},
                                             "distinct_captions": report["distinct_captions"]}
     assert card["metrics"]["dev"] == trained[1]["metrics"]["dev"]

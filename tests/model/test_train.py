@@ -11,10 +11,12 @@ from altvoice import cli
 from altvoice.flags import UsageError
 from altvoice.images import decode_image
 from altvoice.model import train
-from altvoice.model.data import load_summary
+from altvoice.model.data import Features, load_summary
 from altvoice.model.decoder import build_caption_model
+from altvoice.model.decoders import build_decoder
 from altvoice.model.export import load_captioner
-from altvoice.records import feature_spec, make_example, record_pattern
+from altvoice.model.handler import CaptionModelHandler
+from altvoice.records import caption_spec, features_pattern, image_spec, make_caption_example, make_image_example, record_pattern
 
 
 def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prepared):
@@ -28,8 +30,9 @@ def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prep
     assert card["metrics"]["dev"]["loss"] == pytest.approx(best["val_loss"]) and card["training"]["best_epoch"] == best["epoch"]
     summary = load_summary(str(prepared))
     assert card["vocabulary"]["size"] == summary["vocabulary_size"] and card["backbone"]["image_size"] == 32
-    assert card["decoding"] == {"beam_width": 3, "alpha": 0.9, "max_tokens": 11, "without_repeats": True} and card["training"]["seed"] == 7
-    exported, kept = build_caption_model(**card["decoder"]), build_caption_model(**card["decoder"])
+    assert card["decoding"] == {"beam_width": 3, "alpha": 0.9, "max_tokens": 11, "without_repeats": True,
+                                "specificity": 0.0, "image_prior": "image_prior.npy"} and card["training"]["seed"] == 7
+    exported, kept = build_decoder(card["decoder"]), build_decoder(card["decoder"])
     exported.load_weights(output / "export" / "decoder.weights.h5")
     kept.load_weights(output / "checkpoints" / "best.weights.h5")
     for a, b in zip(exported.get_weights(), kept.get_weights()):
@@ -40,10 +43,11 @@ def test_the_export_captions_raw_bytes_from_the_features_preprocess_made(trained
     output, card = trained
     captioner = load_captioner(str(output / "export"), keras_backbone=True)
     files = [(dataset["root"] / "Images" / n).read_bytes() for n in dataset["dev"]]
-    features = dict(read_records(prepared, "dev", lambda e: (e["image"].decode(), e["features"])))
+    features = Features(str(prepared), "dev", load_summary(str(prepared)))
+    stored = dict(zip([n.decode() for n in features.names], features.array))
     images = np.stack([decode_image(data, captioner.image_size) for data in files])
-    np.testing.assert_allclose(captioner.extractor.predict_on_batch(images),
-                               np.stack([features[n] for n in dataset["dev"]]), rtol=1e-3, atol=1e-20)
+    np.testing.assert_allclose(captioner.extractor.predict_on_batch(images),  # stored as float16
+                               np.stack([stored[n] for n in dataset["dev"]]).astype(np.float32), rtol=2e-3, atol=1e-4)
     vocabulary = set((output / "export" / "vocabulary.txt").read_text().split())
     for caption, score in captioner.caption_bytes(files):
         assert caption and set(caption.split()) <= vocabulary and np.isfinite(score) and score < 0
@@ -63,18 +67,29 @@ def test_flip_average_gives_an_export_that_averages_the_mirror_images_features(p
 
 def read_records(data, split, convert):
     summary = load_summary(str(data))
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    spec = caption_spec(summary["max_length"])
     for record in tf.data.TFRecordDataset(tf.io.gfile.glob(record_pattern(str(data), split))):
         yield convert({k: v.numpy() for k, v in tf.io.parse_single_example(record, spec).items()})
 
 
 def rewrite_records(data, split, change):
-    """Rewrites a split's records through change(example dict) -> (image, features, ids, num_words)."""
+    """Rewrites a split's caption records through change(example dict) -> (image, ids, num_words)."""
     examples = list(read_records(data, split, change))
     for path in tf.io.gfile.glob(record_pattern(str(data), split)):
         with tf.io.TFRecordWriter(path) as writer:
-            for image, features, ids, num_words in examples:
-                writer.write(make_example(image, features, ids, num_words))
+            for image, ids, num_words in examples:
+                writer.write(make_caption_example(image, ids, num_words))
+
+
+def rewrite_features(data, split, change):
+    """Rewrites a split's image records through change(image, features) -> (image, features)."""
+    examples = [change(r["image"].numpy().decode(), np.frombuffer(r["features"].numpy(), np.float16))
+                for r in tf.data.TFRecordDataset(tf.io.gfile.glob(features_pattern(str(data), split))).map(
+                    lambda r: tf.io.parse_single_example(r, image_spec()))]
+    for path in tf.io.gfile.glob(features_pattern(str(data), split)):
+        with tf.io.TFRecordWriter(path) as writer:
+            for image, features in examples:
+                writer.write(make_image_example(image, features))
 
 
 @pytest.fixture
@@ -89,7 +104,7 @@ def test_resume_continues_the_epoch_count_optimizer_and_weights(data, tmp_path, 
     first_epoch = json.loads((output / "checkpoints" / "state.json").read_text())["history"][0]
     args = train.parse(train.TrainOptions, train_argv(data, output, "--resume"), "test")
     model, state = train.resumed_model(args, load_summary(str(data)), str(output / "checkpoints"))
-    exported = build_caption_model(**first["decoder"])
+    exported = build_decoder(first["decoder"])
     exported.load_weights(output / "export" / "decoder.weights.h5")
     for a, b in zip(model.get_weights(), exported.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -166,15 +181,33 @@ def test_a_missing_split(data, tmp_path, train_argv):
 
 
 def test_records_from_another_vocabulary(data, tmp_path, train_argv):
-    rewrite_records(data, "train", lambda e: (e["image"].decode(), e["features"],
+    rewrite_records(data, "train", lambda e: (e["image"].decode(),
                                               np.where(e["caption_ids"] > 3, 999, e["caption_ids"]), e["num_words"]))
     assert "another vocabulary" in usage_error(train_argv(data, tmp_path / "run"))
 
 
 def test_records_with_another_feature_size(data, tmp_path, train_argv):
-    rewrite_records(data, "dev", lambda e: (e["image"].decode(), e["features"][:64], e["caption_ids"], e["num_words"]))
+    rewrite_features(data, "dev", lambda image, features: (image, features[:64]))
     message = usage_error(train_argv(data, tmp_path / "run"))
     assert "don't match summary.json" in message and "re-run preprocess" in message
+
+
+def test_captions_of_an_image_without_features(data, tmp_path, train_argv):
+    rewrite_features(data, "dev", lambda image, features: (image + ".other", features))
+    message = usage_error(train_argv(data, tmp_path / "run"))
+    assert "have no image features" in message and "re-run preprocess" in message
+
+
+def test_output_of_an_older_preprocess_is_refused(data, tmp_path, train_argv):
+    summary = json.loads((data / "summary.json").read_text())
+    del summary["feature_shape"]
+    (data / "summary.json").write_text(json.dumps(summary))
+    assert "older altvoice" in usage_error(train_argv(data, tmp_path / "run"))
+
+
+def test_a_transformer_needs_grid_features(data, tmp_path, train_argv):
+    message = usage_error(train_argv(data, tmp_path / "run", "--decoder", "transformer"))
+    assert "--features grid" in message
 
 
 def test_a_nan_loss_stops_with_advice_and_exports_nothing(data, tmp_path, train_argv):
@@ -189,3 +222,52 @@ def test_the_cli_prints_the_message_and_exits_2(tmp_path, capsys):
     assert cli.main(["train", "--data", str(tmp_path), "--epochs", "0"]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert "--resume" in cli.command_help("train") and "--beam-width" in cli.command_help("evaluate")
+
+
+def test_a_transformer_trains_on_grid_features_and_exports_one_captioner(prepared_grid, dataset, tmp_path, train_argv):
+    card = train.run(train_argv(prepared_grid, tmp_path / "run", "--decoder", "transformer", "--units", "16",
+                                "--layers", "1", "--heads", "2", "--epochs", "2", "--warmup-epochs", "0.5"))
+    assert card["decoder"]["kind"] == "transformer" and card["decoder"]["cells"] == 4
+    assert card["backbone"]["grid"] is True
+    state = json.loads((tmp_path / "run" / "checkpoints" / "state.json").read_text())
+    assert state["history"][1]["loss"] < state["history"][0]["loss"]
+    captioner = load_captioner(str(tmp_path / "run" / "export"))
+    files = [(dataset["root"] / "Images" / n).read_bytes() for n in dataset["dev"]]
+    vocabulary = set((tmp_path / "run" / "export" / "vocabulary.txt").read_text().split())
+    captions = captioner.caption_bytes(files)
+    assert len(captions) == len(files)
+    for caption, score in captions:
+        assert caption and set(caption.split()) <= vocabulary and np.isfinite(score)
+    features = Features(str(prepared_grid), "dev", load_summary(str(prepared_grid)))
+    stored = dict(zip([n.decode() for n in features.names], features.array))
+    images = np.stack([decode_image(data, captioner.image_size) for data in files])
+    np.testing.assert_allclose(captioner.features(images), np.stack([stored[n] for n in dataset["dev"]]).astype(
+        np.float32), rtol=2e-3, atol=1e-3)  # the export's TFLite grid is what preprocess stored
+    assert (tmp_path / "run" / "export" / "image_prior.npy").exists() and captioner.image_prior.shape == (4, 1280)
+    specific = captioner.caption_bytes(files, specificity=1.0)  # reranked against the mean training image
+    assert len(specific) == len(files) and all(caption for caption, _ in specific)
+    handler = CaptionModelHandler(str(tmp_path / "run" / "export"), grounding=False)  # what the caption job runs
+    found = handler.run_inference(list(images), handler.load_model())
+    assert [r.inference.caption for r in found] == [caption for caption, _ in captions]
+    resumed = train.run(train_argv(prepared_grid, tmp_path / "run", "--decoder", "transformer", "--epochs", "3",
+                                   "--resume"))
+    assert resumed["training"]["epochs"] == 3
+
+
+def test_self_critical_training_continues_a_transformer_and_keeps_its_best_dev_cider(
+        prepared_grid, tmp_path, train_argv):
+    flags = ("--decoder", "transformer", "--units", "16", "--layers", "1", "--heads", "2", "--epochs", "1")
+    card = train.run(train_argv(prepared_grid, tmp_path / "run", *flags, "--scst", "--scst-epochs", "2",
+                                "--scst-samples", "3", "--scst-learning-rate", "1e-3"))
+    scst = card["self_critical"]
+    assert [h["epoch"] for h in scst["history"]] == [0, 1, 2] and scst["samples"] == 3
+    best = max(scst["history"], key=lambda h: h["dev_cider_d"])
+    assert scst["best_epoch"] == best["epoch"] and card["metrics"]["dev"]["greedy_cider_d"] == best["dev_cider_d"]
+    assert all(h["seconds"] > 0 and np.isfinite(h["train_reward"]) for h in scst["history"][1:])
+    again = train.run(train_argv(prepared_grid, tmp_path / "run", *flags, "--resume", "--scst", "--scst-epochs", "3",
+                                 "--scst-baseline", "greedy"))
+    assert [h["epoch"] for h in again["self_critical"]["history"]] == [0, 1, 2, 3]
+
+
+def test_self_critical_training_is_for_transformers(data, tmp_path, train_argv):
+    assert "--decoder transformer" in usage_error(train_argv(data, tmp_path / "run", "--scst"))

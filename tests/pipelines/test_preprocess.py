@@ -12,7 +12,7 @@ from testdata import SCENES, encode, scene_image
 from altvoice.flags import UsageError
 from altvoice.pipelines.options import PreprocessOptions
 from altvoice.pipelines.preprocess import build_pipeline, check_inputs, write_summary
-from altvoice.records import feature_spec, record_pattern
+from altvoice.records import caption_spec, decode_features, features_pattern, image_spec, record_pattern
 from altvoice.transforms.captions import clean_captions
 
 BACKBONE = ["--backbone", "mobilenet_v2", "--image-size", "32", "--backbone-weights", "none"]
@@ -82,7 +82,7 @@ def test_records_read_back_with_tf_data(run, dataset):
     summary, output = run["summary"], run["output"]
     vocabulary = (output / summary["vocabulary_file"]).read_text().splitlines()
     assert vocabulary[:4] == ["<pad>", "<unk>", "<start>", "<end>"]
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    spec = caption_spec(summary["max_length"])
     raw = {}
     for line in (dataset["root"] / "captions.txt").read_text().splitlines():
         key, _, text = line.partition("\t")
@@ -92,8 +92,16 @@ def test_records_read_back_with_tf_data(run, dataset):
         assert files and all("tfrecord" in f for f in files)
         records = list(tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, spec)))
         assert len(records) == summary["splits"][split]["captions"]
+        images = list(tf.data.TFRecordDataset(tf.io.gfile.glob(features_pattern(str(output), split))).map(
+            lambda r: tf.io.parse_single_example(r, image_spec())))
+        names = [r["image"].numpy().decode() for r in images]
+        assert len(names) == len(set(names)) == summary["splits"][split]["images"]  # features once per image
+        assert {r["image"].numpy().decode() for r in records} == set(names)
+        assert summary["feature_shape"] == [1280] and summary["feature_dtype"] == "float16"
+        for image in images:
+            assert decode_features(image["features"].numpy(), (1280,)).dtype == np.float16
         for record in records:
-            assert record["features"].shape == (1280,) and record["caption_ids"].shape == (8,)
+            assert record["caption_ids"].shape == (8,)
             image = record["image"].numpy().decode()
             ids = record["caption_ids"].numpy()
             decoded = [vocabulary[i] for i in ids if i != 0]
@@ -213,7 +221,7 @@ def test_coco_caption_files(layout, tmp_path):
     assert featurized == 12
     assert summary["splits"] == {split: {"images": len(i), "captions": 5 * len(i)} for split, i in ids.items()}
     assert summary["dropped"] == dropped and summary["captions_not_in_split"] == 0
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    spec = caption_spec(summary["max_length"])
     for split, image_ids in ids.items():
         files = tf.io.gfile.glob(record_pattern(str(tmp_path / "prep"), split))
         names = [r["image"].numpy().decode() for r in tf.data.TFRecordDataset(files).map(
