@@ -198,11 +198,12 @@ class TrainOptions:
         parser.add_argument("--embedding-dim", "--embedding_dim", dest="embedding_dim", type=_positive(int),
                             default=200, help="word embedding size when the data has no GloVe matrix")
         parser.add_argument("--image-dropout", "--image_dropout", dest="image_dropout", type=float, default=0.5,
-                            help="dropout on the image features")
+                            help="merge: dropout on the image features")
         parser.add_argument("--text-dropout", "--text_dropout", dest="text_dropout", type=float, default=0.5,
-                            help="dropout on the word embeddings")
+                            help="merge: dropout on the word embeddings")
         parser.add_argument("--train-embeddings", "--train_embeddings", dest="train_embeddings", action="store_true",
-                            help="fine-tune the GloVe embeddings (frozen by default)")
+                            help="merge: fine-tune the GloVe embeddings (frozen by default); the transformer's, tied to its "
+                            "output layer, always train")
         parser.add_argument("--backbone-weights", "--backbone_weights", dest="backbone_weights", default=None,
                             help="backbone weights for the export (default: those preprocess used)")
         parser.add_argument("--flip-average", "--flip_average", dest="flip_average", action="store_true",
@@ -215,6 +216,8 @@ class TrainOptions:
                             help="self-critical epochs (a total: a rerun continues up to it)")
         parser.add_argument("--scst-samples", "--scst_samples", dest="scst_samples", type=_positive(int), default=5,
                             help="captions sampled per image and step (at least 2 with --scst-baseline mean)")
+        parser.add_argument("--scst-images", "--scst_images", dest="scst_images", type=_positive(int), default=32,
+                            help="images per self-critical step (each with --scst-samples captions)")
         parser.add_argument("--scst-baseline", "--scst_baseline", dest="scst_baseline", default="mean",
                             choices=("mean", "greedy"), help="reward baseline: the mean of the image's other "
                             "samples, or its greedy caption's")

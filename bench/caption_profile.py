@@ -47,7 +47,8 @@ def stages(folder: str, batch: int, tts: str) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from altvoice.images import decode_sizes
     from altvoice.model.backbones import TFLiteBackbone, to_tflite
-    from altvoice.model.decoder import Decoder
+    from altvoice.model.decoders import make_decoder
+    from altvoice.model.export import pooled
     from altvoice.model.decoding import beam_search, without_repeats
     from altvoice.model.export import BUNDLED_MODEL, load_captioner
     from altvoice.tts import get_synthesizer
@@ -65,7 +66,7 @@ def stages(folder: str, batch: int, tts: str) -> dict:
     pixels, objects = np.stack([p for p, _ in decoded]), np.stack([o for _, o in decoded])
     batches = [slice(i, i + batch) for i in range(0, count, batch)]
     settings = model.card["decoding"]
-    one = Decoder(model.decoder_models[:1])
+    one = make_decoder(model.decoder_models[:1])
     one_step, one_start = without_repeats(one.step, model.vocabulary)
 
     def warm(fn):  # each compiled function traced before it is timed
@@ -77,13 +78,13 @@ def stages(folder: str, batch: int, tts: str) -> dict:
     _, backbone_flipless = warm(lambda b: flipless(pixels[b]))
     _, backbone_graph = warm(lambda b: graph.features(pixels[b]))
     _, classifier = cpu(lambda: [model.classifier.classify(objects[b]) for b in batches])
-    _, detectors = cpu(lambda: [model.detectors(features[b]) for b in batches])
+    _, detectors = cpu(lambda: [model.detectors(pooled(features[b])) for b in batches])
     _, five = warm(lambda b: beam_search(model.step, model._start(model.decoder.encode(features[b])),
                                          settings["max_tokens"], settings["beam_width"], settings["alpha"]))
     _, single = warm(lambda b: beam_search(one_step, one_start(one.encode(features[b])),
                                            settings["max_tokens"], settings["beam_width"], settings["alpha"]))
     searched = [(beam_search(model.step, state, settings["max_tokens"], settings["beam_width"], settings["alpha"]),
-                 state, model.classifier.evidence(objects[b], model.detectors(features[b])))
+                 state, model.classifier.evidence(objects[b], model.detectors(pooled(features[b]))))
                 for b in batches for state in [model._start(model.decoder.encode(features[b]))]]
     _, grounding = cpu(lambda: [model._ground(list(found), state, evidence, None, None, None)
                                 for found, state, evidence in searched])

@@ -65,7 +65,8 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     from altvoice.images import decode_image
     from altvoice.outputs import alt_text
     from altvoice.tts import get_synthesizer
-    from altvoice.model.decoder import BANNED_IDS, build_caption_model
+    from altvoice.model.decoder import BANNED_IDS
+    from altvoice.model.decoders import build_decoder
     from altvoice.model.export import load_captioner
     from altvoice.transforms.captions import END_ID, START_ID
 
@@ -73,7 +74,7 @@ def naive_loop(folder: str, output: str, model_dir: str, tts: str, count: int) -
     extractor = captioner.extractor
     decoders = []  # the whole training model(s), as the seed used it, one per decoder of an ensemble
     for name in captioner.card.get("decoders", ["decoder.weights.h5"]):
-        decoders.append(build_caption_model(**captioner.card["decoder"]))
+        decoders.append(build_decoder(captioner.card["decoder"]))
         decoders[-1].load_weights(os.path.join(model_dir, name))
     synthesizer = get_synthesizer(tts)
     max_tokens = captioner.card["decoding"]["max_tokens"]

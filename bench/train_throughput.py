@@ -31,18 +31,24 @@ def synthetic_data(directory: str, count: int) -> str:
 
     import tensorflow as tf
 
-    from altvoice.records import make_example
+    from altvoice.records import make_caption_example, make_image_example
 
     rng = np.random.default_rng(0)
     os.makedirs(f"{directory}/tfrecords")
+    os.makedirs(f"{directory}/features")
+    images = (count + 4) // 5  # five captions an image, as Flickr8k
+    with tf.io.TFRecordWriter(f"{directory}/features/train-00000-of-00001.tfrecord") as writer:
+        for index in range(images):
+            writer.write(make_image_example(f"{index}.jpg", rng.random(FEATURES, np.float32)))
     with tf.io.TFRecordWriter(f"{directory}/tfrecords/train-00000-of-00001.tfrecord") as writer:
         for index in range(count):
             words = int(np.clip(rng.gamma(6.0, 11.0 / 6.0), 1, MAX_LENGTH - 2))
             ids = np.zeros(MAX_LENGTH, np.int64)
             ids[: words + 2] = [2, *rng.integers(4, VOCAB, words), 3]
-            writer.write(make_example(f"{index}.jpg", rng.random(FEATURES, np.float32), ids, words))
+            writer.write(make_caption_example(f"{index // 5}.jpg", ids, words))
     with open(f"{directory}/summary.json", "w") as f:
-        json.dump({"vocabulary_size": VOCAB, "feature_size": FEATURES, "max_length": MAX_LENGTH}, f)
+        json.dump({"vocabulary_size": VOCAB, "feature_size": FEATURES, "max_length": MAX_LENGTH,
+                   "feature_shape": [FEATURES]}, f)
     return directory
 
 
@@ -50,16 +56,21 @@ def seed_samples(data: str, summary: dict, count: int):
     """The seed's expansion of the first `count` captions: (features, padded prefix) -> next word."""
     import tensorflow as tf
 
-    from altvoice.records import feature_spec, record_pattern
+    from altvoice.model.data import Features
+    from altvoice.records import caption_spec, record_pattern
 
-    spec = feature_spec(summary["feature_size"], summary["max_length"])
+    spec = caption_spec(summary["max_length"])
+    stored = Features(data, "train", summary)
     features, prefixes, targets = [], [], []
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(record_pattern(data, "train"))).take(count)
     for record in records:
         example = tf.io.parse_single_example(record, spec)
         ids = example["caption_ids"].numpy().astype(np.int32)
+        vector = stored.array[int(stored.rows(example["image"][None])[0])].astype(np.float32)
+        if vector.ndim == 2:  # a grid: the merge decoder takes its mean
+            vector = vector.mean(axis=0)
         for t in range(1, np.count_nonzero(ids)):
-            features.append(example["features"].numpy())
+            features.append(vector)
             prefixes.append(np.r_[ids[:t], np.zeros(len(ids) - 1 - t, np.int32)])
             targets.append(ids[t])
     return [np.stack(features), np.stack(prefixes)], np.array(targets)
@@ -89,7 +100,7 @@ def main():
 
     compile_model(model, 1e-3)
     steps = args.captions // args.batch_size
-    batches = caption_dataset(data, "train", summary, args.batch_size, shuffle=True, seed=0).repeat()
+    batches = caption_dataset(data, "train", summary, args.batch_size, shuffle=True, seed=0, pooled=True).repeat()
     model.fit(batches, steps_per_epoch=3, verbose=0, shuffle=False)  # tracing and pipeline start-up, not timed
     model.set_weights(initial)
     _, seconds = timed(model.fit, batches, steps_per_epoch=steps, verbose=0, shuffle=False)

@@ -1,4 +1,4 @@
-"""Pretrained CNN backbones as feature extractors: uint8 RGB images in, pooled features out.
+"""Pretrained CNN backbones as feature extractors: uint8 RGB images in, pooled features (or grids) out.
 
 Each backbone is a keras.applications model without its top, wrapped so that it takes
 [batch, size, size, 3] uint8 images and applies its own input preprocessing, so callers
@@ -136,7 +136,8 @@ def to_tflite(extractor: keras.Model) -> bytes:
 
 
 class TFLiteBackbone:
-    """A feature extractor written by `to_tflite`: uint8 images [N, size, size, 3] -> features [N, F],
+    """A feature extractor written by `to_tflite`: uint8 images [N, size, size, 3] -> features [N, F] (or grids
+    [N, cells, F]),
     on `threads` threads (None: TFLite's default). Shared by threads: one batch runs at a time."""
 
     def __init__(self, model_path: str, threads: int | None = None):

@@ -57,8 +57,9 @@ def check_format(data_dir: str, summary: dict) -> None:
 def split_files(data_dir: str, split: str, pattern=record_pattern) -> list[str]:
     files = sorted(tf.io.gfile.glob(pattern(data_dir, split)))
     if not files:
-        raise UsageError(f"--data {data_dir}: no {split} records ({pattern(data_dir, split)}); "
-                         f"run preprocess with a --{split}-split")
+        what = "image feature" if pattern is features_pattern else "caption"
+        raise UsageError(f"--data {data_dir}: no {split} {what} records ({pattern(data_dir, split)}); "
+                         f"run preprocess with a --{split}-split into one --output")
     return files
 
 
@@ -77,11 +78,14 @@ class Features:
         except (tf.errors.InvalidArgumentError, ValueError) as err:
             raise UsageError(f"--data {data_dir}: {split} image records don't match summary.json (feature_shape "
                              f"{list(shape)}): re-run preprocess into one --output ({str(err)[:200]})") from None
+        if len(set(names)) < len(names):
+            raise UsageError(f"--data {data_dir}: {split} image records name an image twice: the features come "
+                             "from several preprocess runs; re-run preprocess into a new --output")
         self.names = names
         self.array = np.stack(arrays) if arrays else np.zeros((0, *shape), np.float16)
+        keys, rows = (names, tf.range(len(names), dtype=tf.int64)) if names else ([b""], tf.constant([-1], tf.int64))
         self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(names or [b""], tf.string),
-                                                tf.range(max(1, len(names)), dtype=tf.int64)), -1)
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.string), rows), -1)
 
     def rows(self, images: tf.Tensor) -> tf.Tensor:
         """Row of each image name in `array`; -1 for a name without features."""

@@ -23,11 +23,16 @@ FUNCTION_WORDS = frozenset(
     "one two three four some another other each".split())
 
 
+def content_words(vocabulary: list[str]) -> np.ndarray:
+    """[V] bool: the words a caption says once at most (made of letters, not a function word)."""
+    return np.array([word.isalpha() and word not in FUNCTION_WORDS for word in vocabulary])
+
+
 def without_repeats(step: Step, vocabulary: list[str]) -> tuple[Step, Callable[[tuple], tuple]]:
     """(a step function that gives -inf to a content word the row has already used, a function that
     adds the rows' used-word flags [R, V] to an initial state). The flags travel as the state's last
     array, so every search reorders them with its beams."""
-    content = np.array([word.isalpha() and word not in FUNCTION_WORDS for word in vocabulary])
+    content = content_words(vocabulary)
 
     def blocked(tokens, state):
         log_probs, inner = step(tokens, state[:-1])
@@ -123,13 +128,14 @@ def beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int = 3,
     return finished if all_finished else [_best(f) for f in finished]
 
 
-def sequence_log_probs(step: Step, state: tuple, sequences: list[list[int]]) -> np.ndarray:
-    """Summed log-probability of each word-id sequence followed by `<end>`, row i of `state` scoring sequence i
-    (teacher-forced through the step function)."""
-    rows, longest = len(sequences), max(len(s) for s in sequences) + 1
+def sequence_log_probs(step: Step, state: tuple, sequences: list[list[int]], max_tokens: int) -> np.ndarray:
+    """Summed log-probability of each word-id sequence followed by `<end>` (none after one cut off at
+    `max_tokens`, as beam search scores it), row i of `state` scoring sequence i, teacher-forced."""
+    ended = [[*ids, END_ID] if len(ids) < max_tokens else ids for ids in sequences]
+    rows, longest = len(ended), max(len(s) for s in ended)
     targets = np.full((rows, longest), -1)
-    for i, ids in enumerate(sequences):
-        targets[i, : len(ids) + 1] = [*ids, END_ID]
+    for i, ids in enumerate(ended):
+        targets[i, : len(ids)] = ids
     tokens, total = np.full(rows, START_ID), np.zeros(rows)
     for t in range(longest):
         log_probs, state = step(tokens, state)
@@ -139,13 +145,14 @@ def sequence_log_probs(step: Step, state: tuple, sequences: list[list[int]]) -> 
     return total
 
 
-def rerank(finished: list, prior: np.ndarray, weight: float, alpha: float) -> list[tuple[list[int], float]]:
+def rerank(finished: list, prior: np.ndarray, weight: float, alpha: float,
+           max_tokens: int) -> list[tuple[list[int], float]]:
     """The best caption of each row's candidates ([(normalised score, ids)]) once each score is lowered by
     `weight` times the caption's log-probability given no particular image (`prior`, one per candidate in
     order, length-normalised like the score): captions that fit any photo lose to ones that fit this one."""
     best, at = [], 0
     for row in finished:
-        scored = [(score - weight * normalise(p, len(ids) + 1, alpha), score, ids)
+        scored = [(score - weight * normalise(p, min(len(ids) + 1, max_tokens), alpha), score, ids)
                   for (score, ids), p in zip(row, prior[at : at + len(row)])]
         at += len(row)
         _, score, ids = max(scored, key=lambda c: c[0])

@@ -97,6 +97,9 @@ def run(argv=None) -> dict:
                 "alpha": captioner.card["decoding"]["alpha"] if args.alpha is None else args.alpha,
                 "specificity": (captioner.card["decoding"].get("specificity", 0.0) if args.specificity is None
                                 else args.specificity)}
+    if decoding["specificity"] and decoding["beam_width"] > 1 and captioner.image_prior is None:
+        raise UsageError(f"--specificity: {args.model} has no image prior (image_prior.npy, which altvoice train "
+                         "writes); leave --specificity out or export the model again")
     captions, failed = caption_split(captioner, args.images, set(references), args.batch_size, **decoding)
     if not captions:
         raise UsageError(f"--images {args.images}: none of the split's {len(references)} images could be captioned")

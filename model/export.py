@@ -229,8 +229,9 @@ class Captioner:
         width = beam_width or settings["beam_width"]
         alpha = settings["alpha"] if alpha is None else alpha
         specificity = settings.get("specificity", 0.0) if specificity is None else specificity
-        if specificity and self.prior_state is None:
-            raise ValueError("--specificity needs an export with an image prior (exported by altvoice train)")
+        if specificity and width > 1 and self.prior_state is None:
+            raise ValueError("specificity needs an export with an image prior (image_prior.npy, written by "
+                             "altvoice train)")
         for start in range(0, len(images), self.batch_size):
             batch = np.stack(images[start : start + self.batch_size])
             if batch.shape[1:] != (self.image_size, self.image_size, 3):
@@ -249,10 +250,12 @@ class Captioner:
         """Beam search, then each image's finished captions reranked against the image prior (decoding.rerank)."""
         from altvoice.model.decoding import beam_search, rerank, sequence_log_probs
 
-        finished = beam_search(self.step, state, self.card["decoding"]["max_tokens"], width, alpha, all_finished=True)
+        max_tokens = self.card["decoding"]["max_tokens"]
+        finished = beam_search(self.step, state, max_tokens, width, alpha, all_finished=True)
         sequences = [ids for row in finished for _, ids in row]
         prior = tuple(np.repeat(s, len(sequences), axis=0) for s in self.prior_state)
-        return rerank(finished, sequence_log_probs(self.decoder.step, prior, sequences), specificity, alpha)
+        return rerank(finished, sequence_log_probs(self.decoder.step, prior, sequences, max_tokens), specificity,
+                      alpha, max_tokens)
 
     def caption_bytes(self, data: list[bytes], **kwargs) -> list[tuple[str, float]]:
         """Encoded images (JPEG, PNG, ...) -> (caption, score) each. Raises altvoice.images.ImageError at the

@@ -7,8 +7,8 @@ from altvoice.transforms.captions import PAD_ID
 
 @keras.saving.register_keras_serializable("altvoice")
 class SmoothedCrossEntropy(keras.losses.Loss):
-    """Cross-entropy over real (non-padding) targets, with label smoothing: the target gets 1 - smoothing
-    and the rest is spread evenly over the vocabulary. One mean over all real target tokens, like the
+    """Cross-entropy over real (non-padding) targets, with label smoothing: the target distribution is
+    1 - smoothing on the target plus smoothing spread evenly over the whole vocabulary. One mean over all real target tokens, like the
     merge decoder's ignore_class loss; smoothing 0 is exactly that loss."""
 
     def __init__(self, smoothing: float = 0.1, name="smoothed_cross_entropy", **kwargs):

@@ -21,6 +21,7 @@ from altvoice.model.data import Features, caption_dataset, load_glove, load_summ
 from altvoice.model.decoder import build_caption_model
 from altvoice.model.decoders import decoder_config, is_transformer
 from altvoice.model.objectives import SmoothedCrossEntropy, WarmupSchedule
+from altvoice.model.scst import STATE_FILE as SCST_STATE
 from altvoice.model.scst import train_scst
 from altvoice.model.transformer import build_transformer_model
 from altvoice.model.decoding import DEFAULT_ALPHA
@@ -102,9 +103,6 @@ def new_model(args, summary: dict, directory: str, steps_per_epoch: int) -> tupl
         if len(summary["feature_shape"]) != 2:
             raise UsageError(f"--decoder transformer attends over the image grid, but --data {args.data} holds "
                              "pooled features: run preprocess with --features grid")
-        if args.decay != 1.0:
-            raise UsageError("--decay is for --decoder merge: the transformer's learning rate follows its warm-up "
-                             "schedule (--warmup-epochs)")
         cells, feature_size = summary["feature_shape"]
         model = build_transformer_model(
             summary["vocabulary_size"], feature_size, cells, glove, args.embedding_dim, True, layers=args.layers,
@@ -151,16 +149,34 @@ def resumed_model(args, summary: dict, directory: str) -> tuple[keras.Model, dic
 
 def image_prior(features: Features, pooled: bool):
     """The mean training image's features, as the export's decoder takes them."""
-    mean = features.array.astype("float32").mean(axis=0)
+    mean = features.array.mean(axis=0, dtype="float32")
     return mean.mean(axis=0) if pooled and mean.ndim == 2 else mean
 
 
-def backbone_for_export(args, summary: dict) -> tuple[keras.Model, str]:
-    """The backbone the features came from, built before training so that a bad weights path fails fast."""
+def check_flags(args, summary: dict, model: keras.Model) -> None:
+    """UsageError for flags the (new or resumed) decoder can't use, or data it can't train on."""
+    if not is_transformer(model):
+        if args.scst:
+            raise UsageError("--scst fine-tunes a transformer: train with --decoder transformer")
+        return
+    if args.decay != 1.0:
+        raise UsageError("--decay is for --decoder merge: the transformer's learning rate follows its warm-up "
+                         "schedule (--warmup-epochs)")
+    cells = decoder_config(model)["cells"]
+    if len(summary["feature_shape"]) != 2 or summary["feature_shape"][0] != cells:
+        raise UsageError(f"the transformer attends over a grid of {cells} cells, but --data {args.data} holds "
+                         f"features of shape {summary['feature_shape']}: resume on the data it was trained on")
+    if args.scst and args.scst_baseline == "mean" and args.scst_samples < 2:
+        raise UsageError("--scst-baseline mean needs --scst-samples 2 or more (the mean of the other samples)")
+
+
+def backbone_for_export(args, summary: dict, grid: bool) -> tuple[keras.Model, str]:
+    """The backbone the features came from (as the decoder takes them: a grid or the pooled vector), built
+    before training so that a bad weights path fails fast."""
     weights = args.backbone_weights or summary["backbone_weights"]
     try:
         extractor = build_feature_extractor(summary["backbone"], weights, summary["image_size"], args.flip_average,
-                                            grid=summary["features"] == "grid")
+                                            grid=grid)
     except Exception as err:  # keras raises OSError, ValueError or a download error for a bad weights source
         raise UsageError(f"backbone weights {weights!r} can't be loaded ({err}); pass --backbone-weights with "
                          "the file preprocess used") from None
@@ -184,15 +200,17 @@ def run(argv=None) -> dict:
     steps_per_epoch = math.ceil(sizes["train"] / args.batch_size)
     model, state = (resumed_model(args, summary, directory) if args.resume
                     else new_model(args, summary, directory, steps_per_epoch))
+    check_flags(args, summary, model)
     pooled = not is_transformer(model)
-    if args.scst and pooled:
-        raise UsageError("--scst fine-tunes a transformer: train with --decoder transformer")
-    if args.scst and args.scst_baseline == "mean" and args.scst_samples < 2:
-        raise UsageError("--scst-baseline mean needs --scst-samples 2 or more (the mean of the other samples)")
-    extractor, weights = backbone_for_export(args, summary)
+    extractor, weights = backbone_for_export(args, summary, grid=not pooled)
     tf.io.gfile.makedirs(directory)
+    fine_tuned = tf.io.gfile.exists(f"{directory}/scst/{SCST_STATE}")
+    more_epochs = state["epoch"] < args.epochs and state["wait"] < args.patience
 
-    if state["epoch"] < args.epochs and state["wait"] < args.patience:
+    if more_epochs and fine_tuned:
+        raise UsageError(f"--output {args.output} was fine-tuned with --scst: more teacher-forced epochs would be "
+                         "discarded by it; keep --epochs at the run's, or train into a new --output")
+    if more_epochs:
         state.update(batch_size=args.batch_size, decay=args.decay)  # what the epochs run now are trained with
         train = caption_dataset(args.data, "train", summary, args.batch_size, shuffle=True, seed=args.seed,
                                 pooled=pooled, features=features["train"])
@@ -212,7 +230,10 @@ def run(argv=None) -> dict:
         log.info("nothing to train: epoch %d of --epochs %d, %d epochs without improvement (--patience %d)",
                      state["epoch"], args.epochs, state["wait"], args.patience)
     model.load_weights(f"{directory}/{BEST_FILE}")
-    scst = train_scst(model, args.data, summary, features, f"{directory}/scst", args) if args.scst else None
+    scst = None
+    if args.scst or fine_tuned:  # a resumed run without --scst exports its self-critical weights, training none
+        scst = train_scst(model, args.data, summary, features, f"{directory}/scst", args,
+                          args.scst_epochs if args.scst else 0)
 
     card = export_captioner(f"{out}/export", model, extractor, vocabulary, {
         "backbone": {"name": summary["backbone"], "weights": weights, "image_size": summary["image_size"],
@@ -225,16 +246,16 @@ def run(argv=None) -> dict:
             "data": args.data, "captions": summary["captions"], "images": summary["images"],
             "splits": summary["splits"], "min_word_count": summary["min_word_count"],
             "glove": {k: summary["glove"][k] for k in ("dim", "coverage")} if "glove" in summary else None,
-            "train_embeddings": decoder_config(model).get("train_embeddings", True) if not pooled
-            else model.get_layer("embedding").trainable,
+            "train_embeddings": True if not pooled else model.get_layer("embedding").trainable,
             "seed": args.seed, "epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "batch_size": state["batch_size"],
             "decay": state["decay"], "train_seconds": state["train_seconds"], "history": state["history"],
         },
-        **({"self_critical": {k: scst[k] for k in ("samples", "baseline", "learning_rate", "epoch", "best_epoch",
-                                                   "history")}} if scst else {}),
-        "metrics": {"dev": {"loss": state["best_val_loss"],
-                            **({"greedy_cider_d": round(scst["best_dev_cider_d"], 4)} if scst else {})}},
+        **({"self_critical": {k: scst.get(k) for k in ("samples", "images_per_step", "baseline", "learning_rate",
+                                                       "epoch", "best_epoch", "history")}} if scst else {}),
+        "metrics": {"dev": {"loss": state["best_val_loss"]} if not scst else {
+            "teacher_forced_loss": state["best_val_loss"], "greedy_cider_d": round(scst["best_dev_cider_d"], 4)}},
     }, image_prior=image_prior(features["train"], pooled))
-    log.info("exported to %s/export (best epoch %d, dev loss %.4f)", out, state["best_epoch"], state["best_val_loss"])
+    log.info("exported to %s/export (best epoch %d, dev loss %.4f%s)", out, state["best_epoch"],
+             state["best_val_loss"], f", self-critical epoch {scst['best_epoch']}" if scst else "")
     return card

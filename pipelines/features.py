@@ -73,7 +73,7 @@ class DecodeImage(beam.DoFn):
 
 
 class ExtractFeatures(beam.PTransform):
-    """(name, image bytes) -> outputs `features` (name, float32 vector), `failed` names and `errors`."""
+    """(name, image bytes) -> outputs `features` (name, float32 vector or grid), `failed` names and `errors`."""
 
     def __init__(self, handler: FeatureExtractorHandler, image_size: int):
         super().__init__()

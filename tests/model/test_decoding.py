@@ -183,11 +183,13 @@ def test_sequence_log_probs_sum_the_steps_along_each_caption_and_its_end():
             total += log_probs[0, token]
             tokens.append(token)
         expected.append(total)
-    np.testing.assert_allclose(sequence_log_probs(step, state, sequences), expected)
+    np.testing.assert_allclose(sequence_log_probs(step, state, sequences, 9), expected)
+    cut = sequence_log_probs(step, state, sequences, 4)  # [6, 7, 8, 3] was cut at 4 tokens: no <end> scored
+    assert cut[2] > expected[2] and np.allclose(cut[:2], expected[:2])
 
 
 def test_rerank_lowers_captions_that_fit_any_image():
     finished = [[(-1.0, [X, Y]), (-1.2, [Z])], [(-0.5, [Y])]]
     prior = np.array([-0.5, -9.0, -2.0])  # [X, Y] fits anything, [Z] fits little without this image
-    assert rerank(finished, prior, 0.0, 0.0) == [([X, Y], -1.0), ([Y], -0.5)]
-    assert rerank(finished, prior, 0.1, 0.0) == [([Z], -1.2), ([Y], -0.5)]  # the model's own score is kept
+    assert rerank(finished, prior, 0.0, 0.0, 9) == [([X, Y], -1.0), ([Y], -0.5)]
+    assert rerank(finished, prior, 0.1, 0.0, 9) == [([Z], -1.2), ([Y], -0.5)]  # the model's own score is kept

@@ -267,7 +267,26 @@ def test_self_critical_training_continues_a_transformer_and_keeps_its_best_dev_c
     again = train.run(train_argv(prepared_grid, tmp_path / "run", *flags, "--resume", "--scst", "--scst-epochs", "3",
                                  "--scst-baseline", "greedy"))
     assert [h["epoch"] for h in again["self_critical"]["history"]] == [0, 1, 2, 3]
+    assert again["self_critical"]["baseline"] == "greedy" and again["self_critical"]["history"][1]["baseline"] == "mean"
+    exported = train.run(train_argv(prepared_grid, tmp_path / "run", *flags, "--resume"))  # no --scst: no training,
+    assert exported["self_critical"]["history"] == again["self_critical"]["history"]  # its best weights exported
+    assert "was fine-tuned with --scst" in usage_error(train_argv(prepared_grid, tmp_path / "run", *flags[:-2],
+                                                                  "--epochs", "2", "--resume"))
 
 
 def test_self_critical_training_is_for_transformers(data, tmp_path, train_argv):
     assert "--decoder transformer" in usage_error(train_argv(data, tmp_path / "run", "--scst"))
+
+
+def test_a_merge_decoder_on_grid_data_exports_a_pooled_backbone(prepared_grid, dataset, tmp_path, train_argv):
+    card = train.run(train_argv(prepared_grid, tmp_path / "run", "--epochs", "1"))
+    assert card["decoder"]["kind"] == "merge" and card["backbone"]["grid"] is False
+    files = [(dataset["root"] / "Images" / n).read_bytes() for n in dataset["dev"]]
+    assert all(caption for caption, _ in load_captioner(str(tmp_path / "run" / "export")).caption_bytes(files))
+    assert "--decay is for --decoder merge" in usage_error(train_argv(
+        prepared_grid, tmp_path / "other", "--decoder", "transformer", "--units", "16", "--decay", "0.5"))
+
+
+def test_image_records_that_name_an_image_twice(data, tmp_path, train_argv):
+    rewrite_features(data, "dev", lambda image, features: ("same.jpg", features))
+    assert "name an image twice" in usage_error(train_argv(data, tmp_path / "run"))
