@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds altvoice's bundled model (model/pretrained/) from ../shared with altvoice's own commands:
-# preprocess (grid features) -> train a transformer decoder (early stopping on dev loss), then
-# self-critical training on CIDEr-D (best dev CIDEr-D epoch) -> evaluate -> model card and object
-# classifier -> word detectors -> confidence calibration -> evaluate on dev -> copy. With several SEEDS
-# and merge decoders (DECODER=merge) the members are joined by `altvoice ensemble`. Members already
-# trained in $WORK are kept (delete $WORK to start over).
+# preprocess -> train one decoder per seed (early stopping on dev) -> ensemble -> model card and
+# object classifier -> word detectors -> confidence calibration -> evaluate on dev -> copy.
+# DECODER=merge (the default: the bundled model) trains five merge decoders on pooled features and joins
+# them with `altvoice ensemble`; DECODER=transformer trains one transformer decoder on grid features,
+# then self-critical training on CIDEr-D (issue 16; not yet the bundled model). Members already trained
+# in $WORK are kept (delete $WORK to start over).
 #
 #   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
 #
@@ -16,7 +17,7 @@ SHARED=${SHARED:-../shared}
 WORK=${WORK:-/tmp/altvoice-release}
 ALTVOICE=${ALTVOICE:-.venv/bin/altvoice}
 FLICKR=$SHARED/data/flickr8k
-DECODER=${DECODER:-transformer}
+DECODER=${DECODER:-merge}  # the bundled model; DECODER=transformer builds the transformer recipe
 if [ "$DECODER" = transformer ]; then
   TRAIN_FLAGS=${TRAIN_FLAGS:---decoder transformer --units 256 --layers 3 --heads 8 --epochs 10 --patience 2 --flip-average --scst --scst-epochs 4 --scst-learning-rate 1e-5 --specificity 0}
   SEEDS=${SEEDS:-1}

@@ -1,11 +1,10 @@
 """Shared fixtures: a small Flickr8k-shaped dataset drawn by the tests, with bad inputs in it."""
-import os
 import zipfile
 
 import numpy as np
 import pytest
 
-from testdata import HOSTILE_NAMES, bad_images, caption_lines, encode, good_images, scene_image
+from testdata import HOSTILE_NAMES, bad_images, caption_lines, encode, good_images, scene_image, with_grounding
 
 
 @pytest.fixture(scope="session")
@@ -108,24 +107,9 @@ def grounded_model(tiny_model, tmp_path_factory):
     """The tiny captioner with the bundled model's object classifier added, for grounded captions."""
     import shutil
 
-    from altvoice.model.export import CLASSIFIER_FILE, CLASSIFIER_LICENCE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE, add_classifier
-    from altvoice.model.export import BUNDLED_MODEL
-
     export = tmp_path_factory.mktemp("grounded") / "export"
     shutil.copytree(tiny_model, export)
-    bundled = [os.path.join(BUNDLED_MODEL, name) for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE,
-                                                                    CLASSIFIER_LICENCE)]
-    add_classifier(str(export), *bundled, {"source": "the bundled model's classifier"})
-    from altvoice.model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors
-    from altvoice.model.export import read_card, write_card
-
-    rng = np.random.default_rng(0)  # detectors of the right feature size, fitted on noise: they exercise the code
-    features = rng.normal(size=(64, read_card(str(export))["decoder"]["feature_size"]))
-    WordDetectors.fit(features, {PEOPLE: features[:, 0] > 0, "grass": features[:, 1] > 0}).save(str(export / DETECTORS_FILE))
-    card = read_card(str(export))
-    card["grounding"]["word_detectors"] = {"file": DETECTORS_FILE}
-    write_card(str(export), card)
-    return export
+    return with_grounding(export)
 
 
 @pytest.fixture(scope="session")

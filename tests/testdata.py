@@ -1,5 +1,6 @@
 """Test data the tests make themselves: drawn images, captions, splits and bad inputs."""
 import io
+import os
 
 import numpy as np
 from PIL import Image
@@ -224,3 +225,23 @@ def audio_of(path, stream: int, rate=16000) -> np.ndarray:
         parts = [f.to_ndarray().reshape(-1) for d in media.decode(media.streams.audio[stream])
                  for f in resampler.resample(d)]
     return np.concatenate(parts)
+
+
+def with_grounding(export):
+    """Adds the bundled model's object classifier and word detectors fitted on noise to an export."""
+    from altvoice.model.export import CLASSIFIER_FILE, CLASSIFIER_LICENCE, LIVING_WORDS_FILE, OBJECT_WORDS_FILE, add_classifier
+    from altvoice.model.export import BUNDLED_MODEL
+
+    bundled = [os.path.join(BUNDLED_MODEL, name) for name in (CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE,
+                                                                    CLASSIFIER_LICENCE)]
+    add_classifier(str(export), *bundled, {"source": "the bundled model's classifier"})
+    from altvoice.model.detectors import DETECTORS_FILE, PEOPLE, WordDetectors
+    from altvoice.model.export import read_card, write_card
+
+    rng = np.random.default_rng(0)  # detectors of the right feature size, fitted on noise: they exercise the code
+    features = rng.normal(size=(64, read_card(str(export))["decoder"]["feature_size"]))
+    WordDetectors.fit(features, {PEOPLE: features[:, 0] > 0, "grass": features[:, 1] > 0}).save(str(export / DETECTORS_FILE))
+    card = read_card(str(export))
+    card["grounding"]["word_detectors"] = {"file": DETECTORS_FILE}
+    write_card(str(export), card)
+    return export

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from testdata import with_grounding
 
 from altvoice import cli
 from altvoice.flags import UsageError
@@ -246,6 +247,8 @@ def test_a_transformer_trains_on_grid_features_and_exports_one_captioner(prepare
     assert (tmp_path / "run" / "export" / "image_prior.npy").exists() and captioner.image_prior.shape == (4, 1280)
     specific = captioner.caption_bytes(files, specificity=1.0)  # reranked against the mean training image
     assert len(specific) == len(files) and all(caption for caption, _ in specific)
+    grounded = load_captioner(str(with_grounding(tmp_path / "run" / "export"))).describe_bytes(files)
+    assert len(grounded) == len(files) and all(g.grounding != "off" and 0 <= g.confidence <= 1 for g in grounded)
     handler = CaptionModelHandler(str(tmp_path / "run" / "export"), grounding=False)  # what the caption job runs
     found = handler.run_inference(list(images), handler.load_model())
     assert [r.inference.caption for r in found] == [caption for caption, _ in captions]

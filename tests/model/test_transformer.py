@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from altvoice.model.decoder import BANNED_IDS
+from altvoice.model.decoding import constrained_beam_search
 from altvoice.model.decoders import build_decoder, decoder_config, make_decoder
 from altvoice.model.objectives import SmoothedCrossEntropy, WarmupSchedule
 from altvoice.model.transformer import TransformerDecoder, build_transformer_model, weights_of
@@ -91,3 +92,11 @@ def test_warmup_rises_linearly_then_falls_as_inverse_square_root():
     schedule = WarmupSchedule(1e-3, 100)
     rates = [float(schedule(step - 1)) for step in (1, 50, 100, 400)]
     assert rates == pytest.approx([1e-5, 5e-4, 1e-3, 5e-4])
+
+
+def test_constrained_search_carries_the_cache_like_any_state(model):
+    grid = np.random.default_rng(8).normal(size=(2, CELLS, FEATURES)).astype("float32")
+    decoder = TransformerDecoder(model)
+    found = constrained_beam_search(decoder.step, decoder.encode(grid), 8, 2, 0.0, [[7], [9, 10]], [[5], []])
+    for (ids, score), required, banned in zip(found, ([7], [9, 10]), ([5], [])):
+        assert set(ids) & set(required) and not set(ids) & set(banned) and np.isfinite(score)
