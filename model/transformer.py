@@ -168,10 +168,12 @@ def weights_of(model: keras.Model) -> dict:
 class TransformerDecoder:
     """`encode(grid)` once per image, then `step(tokens, state)` per token, with a key/value cache.
 
-    The state is (the memory's keys and values [N, layers, 1 + cells, d] twice, the earlier positions'
-    self-attention keys and values [N, layers, t, d] twice): every array has the row first, so beam
-    search reorders it like the LSTM's. Each step runs one position through the blocks, attending to the
-    cache: O(t) work per token, not a rerun of the prefix.
+    The cache (the memory's keys and values, [images, layers, 1 + cells, d] each, computed once per image,
+    and the earlier positions' self-attention keys and values, [rows, layers, t, d] each) stays in
+    TensorFlow tensors. The state holds, for each row, a reference to them, its image and its row in the
+    self-attention cache: every item has the row first, so beam search reorders it like the LSTM's state,
+    and no step copies the cache out of TensorFlow. Each step runs one position through the blocks,
+    attending to the cache: O(t) work per token, not a rerun of the prefix.
     """
 
     def __init__(self, model: keras.Model, live: bool = False):
@@ -205,14 +207,32 @@ class TransformerDecoder:
                 new_v.append(v)
             return tf.nn.log_softmax(logits(w, x)[:, 0] + banned), tf.stack(new_k, 1), tf.stack(new_v, 1)
 
-        self.encode_tensors, self.step_tensors = encode, step
+        index = tf.TensorSpec([None], tf.int64)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), index, index, cache, cache, cache, cache])
+        def step_rows(tokens, images, rows, mem_k, mem_v, self_k, self_v):
+            return step(tokens, tf.gather(mem_k, images), tf.gather(mem_v, images), tf.gather(self_k, rows),
+                        tf.gather(self_v, rows))
+
+        self.encode_tensors, self.step_tensors, self._step_rows = encode, step, step_rows
 
     def encode(self, grid: np.ndarray) -> tuple:
-        """The initial decoding state of each image (numpy arrays)."""
-        return tuple(a.numpy() for a in self.encode_tensors(np.asarray(grid, np.float32)))
+        """The initial decoding state of each image."""
+        tensors = self.encode_tensors(np.asarray(grid, np.float32))
+        return _references(tensors, len(grid)), np.arange(len(grid)), np.arange(len(grid))
 
     def step(self, tokens: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
         """(previous tokens [N], state) -> (log-probabilities of the next token [N, V], new state)."""
-        mem_k, mem_v, self_k, self_v = state
-        log_probs, self_k, self_v = self.step_tensors(np.asarray(tokens, np.int32), mem_k, mem_v, self_k, self_v)
-        return log_probs.numpy(), (mem_k, mem_v, self_k.numpy(), self_v.numpy())
+        references, images, rows = state
+        mem_k, mem_v, self_k, self_v = references[0]  # every row of a state points to the same tensors
+        log_probs, self_k, self_v = self._step_rows(np.asarray(tokens, np.int32), images, rows, mem_k, mem_v,
+                                                    self_k, self_v)
+        return log_probs.numpy(), (_references((mem_k, mem_v, self_k, self_v), len(tokens)), images,
+                                   np.arange(len(tokens)))
+
+
+def _references(tensors: tuple, rows: int) -> np.ndarray:
+    """An object array of `rows` references to the same tuple of tensors."""
+    references = np.empty(rows, object)
+    references[:] = [tensors] * rows
+    return references

@@ -37,10 +37,10 @@ def test_step_by_step_decoding_matches_the_full_sequence(model):
     expected = logits - np.logaddexp.reduce(logits, axis=2, keepdims=True)
     decoder, allowed = TransformerDecoder(model), [i for i in range(VOCAB) if i not in BANNED_IDS]
     state = decoder.encode(grid)
-    assert state[2].shape == (3, 2, 0, 16)
+    assert state[0][0][2].shape == (3, 2, 0, 16) and list(state[1]) == [0, 1, 2]
     for t in range(ids.shape[1] - 1):
         log_probs, state = decoder.step(ids[:, t], state)
-        assert state[2].shape == (3, 2, t + 1, 16)
+        assert state[0][0][2].shape == (3, 2, t + 1, 16)
         assert np.isneginf(log_probs[:, list(BANNED_IDS)]).all()
         np.testing.assert_allclose(log_probs[:, allowed], expected[:, t, allowed], atol=1e-4)
 
