@@ -178,7 +178,10 @@ def test_resuming_on_data_with_another_vocabulary(trained, data, tmp_path, train
 def test_a_missing_split(data, tmp_path, train_argv):
     for path in (data / "tfrecords").glob("dev-*"):
         path.unlink()
-    assert "no dev records" in usage_error(train_argv(data, tmp_path / "run"))
+    assert "no dev caption records" in usage_error(train_argv(data, tmp_path / "run"))
+    for path in (data / "features").glob("dev-*"):
+        path.unlink()
+    assert "no dev image feature records" in usage_error(train_argv(data, tmp_path / "run"))
 
 
 def test_records_from_another_vocabulary(data, tmp_path, train_argv):
