@@ -70,6 +70,7 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
         extra = []
+        card["decoding"] = {k: v for k, v in card["decoding"].items() if k != "image_prior"}  # a copied card's
         if image_prior is not None:
             np.save(os.path.join(local, IMAGE_PRIOR_FILE), np.asarray(image_prior, np.float32))
             card["decoding"] = {**card["decoding"], "image_prior": IMAGE_PRIOR_FILE}

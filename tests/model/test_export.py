@@ -32,8 +32,10 @@ def images(dataset, loaded):
 
 def test_save_and_load_give_the_same_captions(loaded, images, tmp_path):
     card = {k: v for k, v in loaded.card.items() if k not in ("format", "decoder", "vocabulary")}
-    export_captioner(str(tmp_path / "again"), loaded.decoder_models, loaded.extractor, loaded.vocabulary, card)
+    export_captioner(str(tmp_path / "again"), loaded.decoder_models, loaded.extractor, loaded.vocabulary, card,
+                     image_prior=loaded.image_prior)
     again = load_captioner(str(tmp_path / "again"))
+    np.testing.assert_array_equal(again.image_prior, loaded.image_prior)
     arrays = list(images.values())
     for width in (1, 3):
         before, after = loaded.caption_images(arrays, beam_width=width), again.caption_images(arrays, beam_width=width)
