@@ -30,6 +30,7 @@ from altvoice.transforms.captions import PAD_ID
 
 STATE_FILE, BEST_FILE = "state.json", "best.weights.h5"
 LEARNING_RATE = {"merge": 1e-3, "transformer": 5e-4}
+SCST_NEEDS_TRANSFORMER = "--scst fine-tunes a transformer: train with --decoder transformer"
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
@@ -100,9 +101,6 @@ def new_model(args, summary: dict, directory: str, steps_per_epoch: int) -> tupl
                          "or choose another --output")
     glove = load_glove(args.data, summary, args.seed)
     if args.decoder == "transformer":
-        if len(summary["feature_shape"]) != 2:
-            raise UsageError(f"--decoder transformer attends over the image grid, but --data {args.data} holds "
-                             "pooled features: run preprocess with --features grid")
         cells, feature_size = summary["feature_shape"]
         model = build_transformer_model(
             summary["vocabulary_size"], feature_size, cells, glove, args.embedding_dim, True, layers=args.layers,
@@ -153,11 +151,20 @@ def image_prior(features: Features, pooled: bool):
     return mean.mean(axis=0) if pooled and mean.ndim == 2 else mean
 
 
+def check_new_run(args, summary: dict) -> None:
+    """UsageError, before any data is read, for a new run's flags that can't work together."""
+    if args.decoder == "merge" and args.scst:
+        raise UsageError(SCST_NEEDS_TRANSFORMER)
+    if args.decoder == "transformer" and "feature_shape" in summary and len(summary["feature_shape"]) != 2:
+        raise UsageError(f"--decoder transformer attends over the image grid, but --data {args.data} holds "
+                         "pooled features: run preprocess with --features grid")
+
+
 def check_flags(args, summary: dict, model: keras.Model) -> None:
     """UsageError for flags the (new or resumed) decoder can't use, or data it can't train on."""
     if not is_transformer(model):
         if args.scst:
-            raise UsageError("--scst fine-tunes a transformer: train with --decoder transformer")
+            raise UsageError(SCST_NEEDS_TRANSFORMER)
         return
     if args.decay != 1.0:
         raise UsageError("--decay is for --decoder merge: the transformer's learning rate follows its warm-up "
@@ -191,6 +198,8 @@ def run(argv=None) -> dict:
     args = parse(TrainOptions, argv, "altvoice train")
     summary = load_summary(args.data)
     vocabulary = read_vocabulary(args.data, summary)
+    if not args.resume:
+        check_new_run(args, summary)
     features = {split: Features(args.data, split, summary) for split in ("train", "dev")}
     sizes = {split: scan_split(args.data, split, summary, features[split]) for split in ("train", "dev")}
     if args.seed is not None:
