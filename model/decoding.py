@@ -66,7 +66,7 @@ def greedy_search(step: Step, state: tuple, max_tokens: int, alpha: float = 0.0)
         done |= tokens == END_ID
         if done.all():
             break
-    return [(_words(row), float(normalise(t, n, alpha))) for row, t, n in zip(ids, total, length)]
+    return [(until_end(row), float(normalise(t, n, alpha))) for row, t, n in zip(ids, total, length)]
 
 
 def beam_search(step: Step, state: tuple, max_tokens: int, beam_width: int = 3,
@@ -179,7 +179,8 @@ def _best(finished: list) -> tuple[list[int], float]:
     return [int(i) for i in ids], float(score)
 
 
-def _words(ids) -> list[int]:
+def until_end(ids) -> list[int]:
+    """A row of word ids up to its `<end>`."""
     ids = list(ids)
     return [int(i) for i in (ids[: ids.index(END_ID)] if END_ID in ids else ids)]
 

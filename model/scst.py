@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 from altvoice.console import log
 from altvoice.model.data import Features, read_vocabulary, split_files
-from altvoice.model.decoding import beam_search, content_words, without_repeats
-from altvoice.records import caption_spec
+from altvoice.model.decoding import beam_search, content_words, until_end, without_repeats
 from altvoice.model.metrics import CiderD, cider_d
 from altvoice.model.transformer import TransformerDecoder
+from altvoice.records import caption_spec
 from altvoice.transforms.captions import END_ID, PAD_ID, START_ID
 
 STATE_FILE, BEST_FILE, LAST_FILE = "state.json", "best.weights.h5", "last.weights.h5"
@@ -41,12 +41,6 @@ def references(data_dir: str, split: str, summary: dict, features: Features) -> 
         for row, ids in zip(features.rows(batch["image"]).numpy(), batch["caption_ids"].numpy()):
             refs[row].append([int(i) for i in ids if i not in (PAD_ID, START_ID, END_ID)])
     return refs
-
-
-def words(ids) -> list[int]:
-    """A sampled row's word ids up to its `<end>`."""
-    ids = [int(i) for i in ids]
-    return ids[: ids.index(END_ID)] if END_ID in ids else ids
 
 
 def greedy_captions(decoder: TransformerDecoder, grid: tf.Tensor, max_tokens: int,
@@ -123,7 +117,7 @@ def dev_cider(decoder: TransformerDecoder, features: Features, refs: list, max_t
     hyps = []
     for start in range(0, len(refs), batch):
         grid = tf.constant(features.array[start : start + batch], tf.float32)
-        hyps += [words(row) for row in greedy_captions(decoder, grid, max_tokens, content)]
+        hyps += [until_end(row) for row in greedy_captions(decoder, grid, max_tokens, content)]
     return cider_d(hyps, refs)
 
 
@@ -173,10 +167,10 @@ def train_scst(model: keras.Model, data_dir: str, summary: dict, features: dict,
                 grid = tf.constant(features["train"].array[batch], tf.float32)
                 samples = beam_samples(step, blocking(decoder.encode(grid.numpy())), count, max_tokens)
                 images = np.repeat(batch, count)
-                rewards = np.array([scorer.score(i, words(s)) for i, s in zip(images, samples)])
+                rewards = np.array([scorer.score(i, until_end(s)) for i, s in zip(images, samples)])
                 greedy = None
                 if args.scst_baseline == "greedy":
-                    greedy = np.array([scorer.score(i, words(s)) for i, s in zip(
+                    greedy = np.array([scorer.score(i, until_end(s)) for i, s in zip(
                         batch, greedy_captions(decoder, grid, max_tokens, content))])
                 advantage = advantages(rewards, count, greedy)
                 train_step(tf.repeat(grid, count, axis=0), tf.constant(samples, tf.int32),

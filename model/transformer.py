@@ -46,7 +46,7 @@ def attend(q, k, v, heads: int, causal: bool = False):
     return tf.reshape(out, [n, -1, d])
 
 
-def memory(w, grid, config: dict):
+def memory(w, grid):
     """The cross-attention memory [N, 1 + cells, d]: the pooled vector, then each grid cell."""
     pooled = tf.reduce_mean(grid, axis=1, keepdims=True)
     cells = dense(layer_norm(grid, w["grid_norm/gamma"], w["grid_norm/beta"]), w, "grid")
@@ -125,7 +125,7 @@ class TransformerCaptioner(keras.layers.Layer):
         rate = self.config["dropout"] if training else 0.0
         dropout = (lambda x: tf.nn.dropout(x, rate)) if rate else (lambda x: x)
         w, config = self.w, self.config
-        mem = dropout(memory(w, grid, config))
+        mem = dropout(memory(w, grid))
         x = dropout(embed(w, tokens))
         for i, cross in enumerate(memory_keys(w, mem, config)):
             x, _ = block(w, i, x, cross, config, dropout=dropout)
@@ -192,7 +192,7 @@ class TransformerDecoder:
 
         @tf.function(input_signature=[tf.TensorSpec([None, config["cells"], config["feature_size"]], tf.float32)])
         def encode(grid):
-            keys = memory_keys(w, memory(w, grid, config), config)
+            keys = memory_keys(w, memory(w, grid), config)
             k, v = tf.stack([k for k, _ in keys], axis=1), tf.stack([v for _, v in keys], axis=1)
             empty = tf.zeros([tf.shape(grid)[0], layers, 0, d])
             return k, v, empty, empty

@@ -2,8 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
-from altvoice.model.decoding import greedy_search
-from altvoice.model.scst import advantages, beam_samples, greedy_captions, words
+from altvoice.model.decoding import greedy_search, until_end
+from altvoice.model.scst import advantages, beam_samples, greedy_captions
 from altvoice.model.transformer import TransformerDecoder
 from altvoice.transforms.captions import END_ID, PAD_ID
 from tests.model.test_decoding import rnn_step
@@ -21,7 +21,7 @@ def test_beam_samples_are_each_images_best_distinct_captions_ended_and_padded():
     samples = beam_samples(step, tuple(s[:2] for s in initial), 3, 6)
     assert samples.shape[0] == 6
     for image in range(2):
-        rows = [tuple(words(r)) for r in samples[image * 3 : image * 3 + 3]]
+        rows = [tuple(until_end(r)) for r in samples[image * 3 : image * 3 + 3]]
         assert len(set(rows)) == 3 and all(rows)
     for row in samples:
         ids = list(row)
@@ -34,4 +34,4 @@ def test_greedy_captions_on_tensors_match_the_numpy_decoder(model):  # noqa: F81
     decoder = TransformerDecoder(model, live=True)
     on_tensors = greedy_captions(decoder, tf.constant(grid), 8)
     expected = [ids for ids, _ in greedy_search(decoder.step, decoder.encode(grid), 8)]
-    assert [words(row) for row in on_tensors] == expected
+    assert [until_end(row) for row in on_tensors] == expected
