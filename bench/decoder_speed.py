@@ -1,6 +1,6 @@
 """Captioning CPU per photo of two exports, side by side: backbone + beam search, as the caption job runs them.
 
-    .venv/bin/python bench/decoder_speed.py --models model/pretrained DIR [--images 320] [--rounds 3]
+    .venv/bin/python bench/decoder_speed.py --models model/pretrained DIR [--images 320] [--rounds 3] [--name X]
 
 Loads each export once (TFLite backbone, grounding off), then captions the same N Flickr8k dev photos
 with each in turn, `--rounds` times, and reports the median process CPU-seconds per photo (user + system,
@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--images", type=int, default=320)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--name", default="", help="results file suffix: bench/results/decoder_speed[_NAME].json")
     args = parser.parse_args()
     from altvoice.images import decode_image
     from altvoice.model.export import load_captioner
@@ -52,7 +53,7 @@ def main() -> None:
     print(table([("model", "decoder", "CPU s/photo", "vs first"),
                  *[(r["model"], f"{r['decoders']}x {r['decoder']}", r["cpu_s_per_photo"], r["vs_first"])
                    for r in results["models"]]]))
-    print(save("decoder_speed", results))
+    print(save("_".join(filter(None, ["decoder_speed", args.name])), results))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""Gives an export trained before image priors existed its image prior (what --specificity reranks against).
+
+    .venv/bin/python bench/image_prior.py --model model/pretrained --data PREP
+
+PREP: the preprocess output the export was trained on (pooled or grid; same backbone and image size).
+`altvoice train` writes the prior itself; this is for the bundled ensemble, whose decoders predate it.
+Writes image_prior.npy into the export and names it in the card's decoding settings.
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True)
+    args = parser.parse_args()
+    import numpy as np
+
+    from altvoice.model.data import Features
+    from altvoice.model.export import IMAGE_PRIOR_FILE
+    from altvoice.model.train import image_prior
+
+    card_path = os.path.join(args.model, "model_card.json")
+    with open(card_path) as f:
+        card = json.load(f)
+    with open(os.path.join(args.data, "summary.json")) as f:
+        summary = json.load(f)
+    backbone = card["backbone"]
+    if (summary["backbone"], summary["image_size"]) != (backbone["name"], backbone["image_size"]):
+        sys.exit(f"--data holds {summary['backbone']}@{summary['image_size']} features; the export's backbone is "
+                 f"{backbone['name']}@{backbone['image_size']}")
+    prior = image_prior(Features(args.data, "train", summary), pooled=not backbone.get("grid"))
+    np.save(os.path.join(args.model, IMAGE_PRIOR_FILE), prior.astype(np.float32))
+    card["decoding"]["image_prior"] = IMAGE_PRIOR_FILE
+    with open(card_path, "w") as f:
+        json.dump(card, f, indent=2)
+    print(f"{args.model}: {IMAGE_PRIOR_FILE}, shape {list(prior.shape)}, the mean of "
+          f"{summary['splits']['train']['images']} train images")
+
+
+if __name__ == "__main__":
+    main()
