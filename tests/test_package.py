@@ -18,4 +18,5 @@ def test_the_wheel_holds_the_review_page_and_the_bundled_model(tmp_path):
                     str(tmp_path), str(source)], check=True, capture_output=True, cwd=tmp_path)
     names = set(zipfile.ZipFile(next(tmp_path.glob("altvoice-*.whl"))).namelist())
     assert {f"altvoice/review_page/{n}" for n in ("index.html", "review.js", "review.css")} <= names
-    assert {"altvoice/model/pretrained/model_card.json", "altvoice/model/pretrained/backbone.tflite"} <= names
+    assert {"altvoice/model/pretrained/model_card.json", "altvoice/model/pretrained/backbone.tflite",
+            "altvoice/model/pretrained/image_prior.npy"} <= names

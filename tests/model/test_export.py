@@ -150,3 +150,33 @@ def test_the_handler_sets_tensorflows_threads_in_a_fresh_worker(export_dir):
             "tf.config.threading.get_inter_op_parallelism_threads())")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.split() == ["1", "1"]
+
+
+def test_the_bundled_ensemble_reranks_against_its_image_prior():
+    """Specificity on the bundled five-decoder ensemble (its prior added by bench/image_prior.py): each photo's
+    caption is the candidate that best trades its score for distance from the mean training image."""
+    import os
+
+    from altvoice.model.decoding import beam_search, normalise, sequence_log_probs
+    from altvoice.model.export import BUNDLED_MODEL
+
+    skimage = pytest.importorskip("skimage")
+    captioner = load_captioner(BUNDLED_MODEL, grounding=False)
+    assert captioner.image_prior.shape == (1280,) and len(captioner.decoder_models) == 5
+    photos = [open(os.path.join(os.path.dirname(skimage.__file__), "data", name), "rb").read()
+              for name in ("chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png")]
+    plain = captioner.caption_bytes(photos)
+    assert captioner.caption_bytes(photos, specificity=0.0) == plain
+    specific = captioner.caption_bytes(photos, specificity=1.0)
+
+    settings = captioner.card["decoding"]
+    pixels = [decode_image(p, captioner.image_size) for p in photos]
+    state = captioner._start(captioner.decoder.encode(captioner.features(np.stack(pixels))))
+    finished = beam_search(captioner.step, state, settings["max_tokens"], settings["beam_width"], settings["alpha"],
+                           all_finished=True)
+    for row, (caption, score) in zip(finished, specific):
+        prior = tuple(np.repeat(s, len(row), axis=0) for s in captioner.prior_state)
+        generic = sequence_log_probs(captioner.decoder.step, prior, [ids for _, ids in row], settings["max_tokens"])
+        traded = {captioner.words(ids): (s - normalise(p, min(len(ids) + 1, settings["max_tokens"]), settings["alpha"]), s)
+                  for (s, ids), p in zip(row, generic)}
+        assert caption in traded and traded[caption] == (max(t for t, _ in traded.values()), score)
