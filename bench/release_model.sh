@@ -4,7 +4,7 @@
 # object classifier -> word detectors -> confidence calibration -> evaluate on dev -> copy.
 # DECODER=merge (the default: the bundled model) trains five merge decoders on pooled features and joins
 # them with `altvoice ensemble`; DECODER=transformer trains one transformer decoder on grid features,
-# then self-critical training on CIDEr-D (issue 16; not yet the bundled model). Members already trained
+# then self-critical training on CIDEr-D (issue 16; not the bundled model). Members already trained
 # in $WORK are kept (delete $WORK to start over).
 #
 #   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
@@ -27,6 +27,7 @@ else
   SEEDS=${SEEDS:-1 2 3 4 5}
   FEATURES=pooled
 fi
+IMAGE_SIZE=${IMAGE_SIZE:-160}  # the backbone weights' size; IMAGE_SIZE=224 runs them at 224 (a 7x7 grid, 5x5 at 160)
 BEAM_WIDTH=${BEAM_WIDTH:-3}
 EVALUATE=("$ALTVOICE" evaluate --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images"
           --split-file "$FLICKR/Flickr_8k.devImages.txt" --beam-width "$BEAM_WIDTH")
@@ -35,7 +36,7 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/prep/summary.json" ]; then
   "$ALTVOICE" preprocess --captions "$FLICKR/Flickr8k.token.txt" --images "$FLICKR/Images" \
     --train-split "$FLICKR/Flickr_8k.trainImages.txt" --dev-split "$FLICKR/Flickr_8k.devImages.txt" \
-    --output "$WORK/prep" --backbone mobilenet_v2 --image-size 160 \
+    --output "$WORK/prep" --backbone mobilenet_v2 --image-size "$IMAGE_SIZE" \
     --backbone-weights "$SHARED/models/mobilenet_v2_1.00_160_imagenet_notop.weights.h5" \
     --min-word-count 5 --glove "$SHARED/data/glove/glove.6B.200d.flickr8k.txt" --features "$FEATURES"
 fi
