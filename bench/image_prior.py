@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/image_prior.py --model model/pretrained --data PREP
 
-PREP: the preprocess output the export was trained on (pooled or grid; same backbone and image size).
+PREP: a preprocess output of the export's backbone, weights and image size (pooled or grid; a grid's cells
+average to the pooled vector, so a grid output serves a pooled export too).
 `altvoice train` writes the prior itself; this is for the bundled ensemble, whose decoders predate it.
 Writes image_prior.npy into the export and names it in the card's decoding settings.
 """
@@ -32,17 +33,29 @@ def main() -> None:
         card = json.load(f)
     with open(os.path.join(args.data, "summary.json")) as f:
         summary = json.load(f)
-    backbone = card["backbone"]
-    if (summary["backbone"], summary["image_size"]) != (backbone["name"], backbone["image_size"]):
-        sys.exit(f"--data holds {summary['backbone']}@{summary['image_size']} features; the export's backbone is "
-                 f"{backbone['name']}@{backbone['image_size']}")
-    prior = image_prior(Features(args.data, "train", summary), pooled=not backbone.get("grid"))
+    problem = mismatch(card, summary)
+    if problem:
+        sys.exit(f"--data {args.data}: {problem}")
+    prior = image_prior(Features(args.data, "train", summary), pooled=not card["backbone"].get("grid"))
     np.save(os.path.join(args.model, IMAGE_PRIOR_FILE), prior.astype(np.float32))
     card["decoding"]["image_prior"] = IMAGE_PRIOR_FILE
     with open(card_path, "w") as f:
         json.dump(card, f, indent=2)
     print(f"{args.model}: {IMAGE_PRIOR_FILE}, shape {list(prior.shape)}, the mean of "
           f"{summary['splits']['train']['images']} train images")
+
+
+def mismatch(card: dict, summary: dict) -> str | None:
+    """Why a preprocess output's features are not the ones the export was trained on, or None."""
+    backbone = card["backbone"]
+    if (summary["backbone"], summary["image_size"]) != (backbone["name"], backbone["image_size"]):
+        return (f"{summary['backbone']}@{summary['image_size']} features; the export's backbone is "
+                f"{backbone['name']}@{backbone['image_size']}")
+    if os.path.basename(summary["backbone_weights"]) != os.path.basename(backbone["weights"]):
+        return f"features from {summary['backbone_weights']}; the export's backbone weights are {backbone['weights']}"
+    if backbone.get("grid") and len(summary["feature_shape"]) != 2:
+        return "pooled features; the export attends over a grid (preprocess --features grid)"
+    return None
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 # object classifier -> word detectors -> confidence calibration -> evaluate on dev -> copy.
 # DECODER=merge (the default: the bundled model) trains five merge decoders on pooled features and joins
 # them with `altvoice ensemble`; DECODER=transformer trains one transformer decoder on grid features,
-# then self-critical training on CIDEr-D (issue 16; not the bundled model). Members already trained
-# in $WORK are kept (delete $WORK to start over).
+# then self-critical training on CIDEr-D (issue 16; left in $WORK/ensemble: model/pretrained is replaced only
+# by the merge recipe, or with BUNDLE=yes). Members already trained in $WORK are kept (delete $WORK to start over).
 #
 #   bash bench/release_model.sh            # WORK=/tmp/altvoice-release SHARED=../shared by default
 #
@@ -39,6 +39,15 @@ if [ ! -f "$WORK/prep/summary.json" ]; then
     --output "$WORK/prep" --backbone mobilenet_v2 --image-size "$IMAGE_SIZE" \
     --backbone-weights "$SHARED/models/mobilenet_v2_1.00_160_imagenet_notop.weights.h5" \
     --min-word-count 5 --glove "$SHARED/data/glove/glove.6B.200d.flickr8k.txt" --features "$FEATURES"
+else  # a kept preprocess output must be the one this recipe asks for
+  .venv/bin/python - "$WORK/prep/summary.json" "$FEATURES" "$IMAGE_SIZE" <<'EOF'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+found, wanted = (summary.get("features"), summary["image_size"]), (sys.argv[2], int(sys.argv[3]))
+if found != wanted:
+    sys.exit(f"{sys.argv[1]}: {found[0]} features at {found[1]} px, this recipe needs {wanted[0]} at {wanted[1]} px: "
+             "use another WORK")
+EOF
 fi
 members=()
 for seed in $SEEDS; do
@@ -64,7 +73,12 @@ fi
 .venv/bin/python bench/calibrate_confidence.py --model "$WORK/ensemble" --write
 "${EVALUATE[@]}" --model "$WORK/ensemble" --output "$WORK/dev_metrics_ungrounded.json" --grounding off
 "${EVALUATE[@]}" --model "$WORK/ensemble" --output "$WORK/dev_metrics.json" --update-model-card
-rm -rf model/pretrained
-cp -r "$WORK/ensemble" model/pretrained
-du -sh model/pretrained
+BUNDLE=${BUNDLE:-$([ "$DECODER" = merge ] && echo yes || echo no)}  # only the merge recipe replaces the bundle
+if [ "$BUNDLE" = yes ]; then
+  rm -rf model/pretrained
+  cp -r "$WORK/ensemble" model/pretrained
+  du -sh model/pretrained
+else
+  echo "model in $WORK/ensemble (model/pretrained unchanged; BUNDLE=yes replaces it)"
+fi
 cat "$WORK/dev_metrics.json"

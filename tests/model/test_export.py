@@ -163,11 +163,12 @@ def test_the_bundled_ensemble_reranks_against_its_image_prior():
     skimage = pytest.importorskip("skimage")
     captioner = load_captioner(BUNDLED_MODEL, grounding=False)
     assert captioner.image_prior.shape == (1280,) and len(captioner.decoder_models) == 5
+    assert 0 < captioner.image_prior.min() and captioner.image_prior.max() <= 6  # a mean of ReLU6 features
     photos = [open(os.path.join(os.path.dirname(skimage.__file__), "data", name), "rb").read()
               for name in ("chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png")]
     plain = captioner.caption_bytes(photos)
-    assert captioner.caption_bytes(photos, specificity=0.0) == plain
     specific = captioner.caption_bytes(photos, specificity=1.0)
+    assert specific != plain  # specificity is off by default; on, it changes some of these photos' captions
 
     settings = captioner.card["decoding"]
     pixels = [decode_image(p, captioner.image_size) for p in photos]
