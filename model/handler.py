@@ -13,14 +13,16 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
     def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 64,
-                 grounding: bool = True, min_confidence: float | None = None, leave_cores: int = 0):
-        """`beam_width` None uses the export's; `batch_size` caps the images captioned per call;
+                 grounding: bool = True, min_confidence: float | None = None, leave_cores: int = 0,
+                 specificity: float | None = None):
+        """`beam_width` and `specificity` None use the export's; `batch_size` caps the images captioned per call;
         `grounding` False ignores the export's classifier; see Captioner.describe_images. `leave_cores`:
         cores the worker keeps for other work (speech), so TensorFlow runs its ops on the rest (at
         least one; 0: TensorFlow's default, one thread per core), set before the model loads when
         TensorFlow has not started yet."""
         self._model_dir, self._beam_width, self._batch_size = model_dir, beam_width, batch_size
         self._grounding, self._min_confidence, self._leave_cores = grounding, min_confidence, leave_cores
+        self._specificity = specificity
 
     def load_model(self):
         import os
@@ -44,7 +46,7 @@ class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
         images = [item[0] for item in batch] if pairs else list(batch)
         objects = [item[1] for item in batch] if pairs else None
         found = model.describe_images(images, objects, beam_width=self._beam_width,
-                                      min_confidence=self._min_confidence)
+                                      min_confidence=self._min_confidence, specificity=self._specificity)
         return [PredictionResult(image, result) for image, result in zip(images, found)]
 
     def batch_elements_kwargs(self):

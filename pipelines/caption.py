@@ -53,9 +53,14 @@ class Settings:
         if opts.min_confidence is not None and not self.grounding:
             raise UsageError(f"--min-confidence needs grounded captions; {self.model_dir} has no object classifier")
         self.min_confidence = opts.min_confidence
+        self.specificity = opts.specificity
+        if self.specificity and not self.card["decoding"].get("image_prior"):
+            raise UsageError(f"--specificity: {self.model_dir} has no image prior (image_prior.npy, which altvoice "
+                             "train writes); leave --specificity out or export the model again")
         self.model_id = f"{self.card.get('name', 'altvoice')}@{hashlib.sha256(card_text.encode()).hexdigest()[:12]}"
         self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
+        self.model_id += f":specificity={self.specificity}" if self.specificity is not None else ""
         self.image_size = self.card["backbone"]["image_size"]
         check_export(self.model_dir, self.card)
         if self.grounding:
@@ -112,7 +117,8 @@ def build_pipeline(p: beam.Pipeline, opts: CaptionOptions, settings: Settings | 
     ).with_outputs(FAILED, ERRORS, main="ok")
     keyed = decoded.ok if settings.embed else decoded.ok | "NoBytes" >> beam.MapTuple(lambda k, px: ((k, None), px))
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 64, settings.grounding,
-                                  settings.min_confidence, leave_cores=WRITERS if settings.local_voice else 0)
+                                  settings.min_confidence, leave_cores=WRITERS if settings.local_voice else 0,
+                                  specificity=settings.specificity)
     captions = keyed | "Caption" >> RunInference(KeyedModelHandler(handler))
     written = captions | "Write" >> beam.ParDo(WriteOutputs(settings)).with_outputs(ERRORS, main="manifest")
     skipped = images[SKIPPED] | "SkippedLines" >> beam.Map(lambda name: {**described(name), "status": UP_TO_DATE})

@@ -62,7 +62,7 @@ def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Setti
         DecodeImage(settings.image_size, object_size=OBJECT_SIZE if settings.grounding else None)
     ).with_outputs("failed", ERRORS, main="ok")
     handler = CaptionModelHandler(settings.model_dir, opts.beam_width, opts.batch_size or 64, settings.grounding,
-                                  settings.min_confidence)
+                                  settings.min_confidence, specificity=settings.specificity)
     captions = (
         decoded.ok
         | "Caption" >> RunInference(KeyedModelHandler(handler))

@@ -80,6 +80,13 @@ def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
         load_captioner(str(damaged))
 
 
+def test_the_handler_passes_specificity_on(export_dir, loaded, images):
+    handler = CaptionModelHandler(str(export_dir), beam_width=3, grounding=False, specificity=5.0)
+    found = handler.run_inference(list(images.values()), loaded)
+    expected = loaded.caption_images(list(images.values()), beam_width=3, specificity=5.0)
+    assert [(r.inference.caption, r.inference.score) for r in found] == expected
+
+
 def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_dir, loaded, images):
     handler = pickle.loads(pickle.dumps(CaptionModelHandler(str(export_dir), beam_width=2, batch_size=4, leave_cores=2)))
     expected = dict(zip(images, loaded.caption_images(list(images.values()), beam_width=2)))

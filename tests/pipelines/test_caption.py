@@ -433,6 +433,32 @@ def test_min_confidence_writes_only_confident_captions(album, tmp_path, grounded
     assert manifest_counts(str(out))["needs_review"] == len(good_images()) + 1  # and sub/nested.png
 
 
+def test_specificity_reranks_the_job_captions_and_needs_an_image_prior(album, tmp_path, grounded_model):
+    import shutil
+
+    from altvoice.model.export import load_captioner
+
+    out = tmp_path / "specific"
+    result = caption(str(album), out, grounded_model, "--tts", "none", "--grounding", "off", "--specificity", "3")
+    assert result["settings"].model_id.endswith(":grounding=off:specificity=3.0")
+    captioner = load_captioner(str(grounded_model), grounding=False)
+    names = sorted(good_images())
+    photos = [(album / n).read_bytes() for n in names]
+    expected = captioner.caption_bytes(photos, specificity=3.0)
+    assert expected != captioner.caption_bytes(photos)  # the reranking changes some of them
+    assert [json.loads((out / f"{n}.json").read_text())["caption"] for n in names] == [c for c, _ in expected]
+    with pytest.raises(UsageError, match="must be at least 0"):
+        caption(str(album), tmp_path / "o", grounded_model, "--specificity", "-1")
+    no_prior = tmp_path / "no_prior"
+    shutil.copytree(grounded_model, no_prior)
+    card = json.loads((no_prior / "model_card.json").read_text())
+    del card["decoding"]["image_prior"]
+    (no_prior / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(UsageError, match="has no image prior"):
+        caption(str(album), tmp_path / "o", no_prior, "--specificity", "0.3")
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tmp_path, grounded_model):
     import shutil
 
