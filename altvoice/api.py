@@ -34,8 +34,8 @@ class Description(NamedTuple):
 class Model:
     """A loaded captioner (with its object classifier when the export has one)."""
 
-    def __init__(self, captioner, beam_width: int | None):
-        self.captioner, self.beam_width = captioner, beam_width
+    def __init__(self, captioner, beam_width: int | None, specificity: float | None = None):
+        self.captioner, self.beam_width, self.specificity = captioner, beam_width, specificity
 
     def describe(self, images: list, batch_size: int = 64) -> list[Description]:
         """Paths or URLs (str, os.PathLike) or encoded bytes -> one Description each, in order."""
@@ -55,7 +55,8 @@ class Model:
         for start in range(0, len(good), batch_size):
             batch = good[start : start + batch_size]
             objects = [d[1] for d in batch] if len(sizes) > 1 else None
-            found += self.captioner.describe_images([d[0] for d in batch], objects, beam_width=self.beam_width)
+            found += self.captioner.describe_images([d[0] for d in batch], objects, beam_width=self.beam_width,
+                                                    specificity=self.specificity)
         results = iter(found)
         for name, item in zip(names, decoded):
             if isinstance(item, Exception):
@@ -74,11 +75,16 @@ def _read(item) -> bytes:
         return read_capped(f, Limits())
 
 
-def load_model(model_dir: str | None = None, grounding: bool = True, beam_width: int | None = None) -> Model:
-    """The exported captioner at `model_dir` (local or any fsspec URL; default: the bundled one)."""
+def load_model(model_dir: str | None = None, grounding: bool = True, beam_width: int | None = None,
+               specificity: float | None = None) -> Model:
+    """The exported captioner at `model_dir` (local or any fsspec URL; default: the bundled one).
+    `beam_width` and `specificity` (see `altvoice caption --specificity`) None use the export's."""
     from altvoice.model.export import BUNDLED_MODEL, load_captioner
 
-    return Model(load_captioner(model_dir or BUNDLED_MODEL, grounding=grounding), beam_width)
+    captioner = load_captioner(model_dir or BUNDLED_MODEL, grounding=grounding)
+    if specificity and captioner.image_prior is None:
+        raise ValueError(f"specificity: {model_dir} has no image prior (image_prior.npy, which altvoice train writes)")
+    return Model(captioner, beam_width, specificity)
 
 
 def speak(text: str, backend: str | None = None, voice: str | None = None, audio_format: str = "wav",

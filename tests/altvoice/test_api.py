@@ -28,6 +28,31 @@ def test_describe_paths_and_bytes_in_order_with_a_bad_one(model, tmp_path):
     assert found[3].error and found[3].caption is None
 
 
+def test_specificity_reaches_the_captioner():
+    import os
+
+    import skimage
+
+    photos = [os.path.join(os.path.dirname(skimage.__file__), "data", n) for n in ("astronaut.png", "coffee.png")]
+    specific = altvoice.load_model(grounding=False, specificity=1.0)
+    expected = specific.captioner.caption_bytes([open(p, "rb").read() for p in photos], specificity=1.0)
+    assert [d.caption for d in specific.describe(photos)] == [c for c, _ in expected]
+
+
+def test_specificity_needs_an_image_prior(tiny_model, tmp_path):
+    import json
+    import shutil
+
+    model = tmp_path / "export"
+    shutil.copytree(tiny_model, model)
+    card = json.loads((model / "model_card.json").read_text())
+    del card["decoding"]["image_prior"]
+    (model / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="has no image prior"):
+        altvoice.load_model(str(model), specificity=0.3)
+    assert altvoice.load_model(str(model), specificity=0).describe([encode(scene_image((200, 30, 30)), "JPEG")])[0].caption
+
+
 def test_speak_returns_a_whole_audio_file():
     with wave.open(io.BytesIO(altvoice.speak("A cat on a sofa.", backend="espeak"))) as audio:
         assert audio.getnframes() / audio.getframerate() > 0.5
