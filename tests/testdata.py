@@ -245,3 +245,16 @@ def with_grounding(export):
     card["grounding"]["word_detectors"] = {"file": DETECTORS_FILE}
     write_card(str(export), card)
     return export
+
+
+def without_image_prior(export, copy):
+    """A copy of an export at `copy` whose card names no image prior and without image_prior.npy."""
+    import json
+    import shutil
+
+    shutil.copytree(export, copy)
+    card = json.loads((copy / "model_card.json").read_text())
+    del card["decoding"]["image_prior"]
+    (copy / "model_card.json").write_text(json.dumps(card))
+    (copy / "image_prior.npy").unlink()
+    return copy

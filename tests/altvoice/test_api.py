@@ -5,7 +5,7 @@ import io
 import pytest
 
 import altvoice
-from testdata import encode, scene_image
+from testdata import encode, scene_image, without_image_prior
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +40,7 @@ def test_specificity_reaches_the_captioner():
 
 
 def test_specificity_needs_an_image_prior(tiny_model, tmp_path):
-    import json
-    import shutil
-
-    model = tmp_path / "export"
-    shutil.copytree(tiny_model, model)
-    card = json.loads((model / "model_card.json").read_text())
-    del card["decoding"]["image_prior"]
-    (model / "model_card.json").write_text(json.dumps(card))
+    model = without_image_prior(tiny_model, tmp_path / "export")
     with pytest.raises(ValueError, match="has no image prior"):
         altvoice.load_model(str(model), specificity=0.3)
     assert altvoice.load_model(str(model), specificity=0).describe([encode(scene_image((200, 30, 30)), "JPEG")])[0].caption

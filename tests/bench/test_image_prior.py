@@ -12,6 +12,7 @@ import pytest
 
 from altvoice.records import make_image_example
 from bench.image_prior import mismatch
+from testdata import without_image_prior
 
 ROOT = Path(__file__).parents[2]
 
@@ -24,14 +25,8 @@ def run(*args):
 @pytest.fixture
 def without_prior(tiny_model, tmp_path):
     """A copy of the tiny export with its prior taken out, and the prior train wrote."""
-    model = tmp_path / "export"
-    shutil.copytree(tiny_model, model)
-    written = np.load(model / "image_prior.npy")
-    card = json.loads((model / "model_card.json").read_text())
-    del card["decoding"]["image_prior"]
-    (model / "model_card.json").write_text(json.dumps(card))
-    (model / "image_prior.npy").unlink()
-    return model, written
+    written = np.load(tiny_model / "image_prior.npy")
+    return without_image_prior(tiny_model, tmp_path / "export"), written
 
 
 def test_restores_the_prior_train_wrote(without_prior, tiny_model):

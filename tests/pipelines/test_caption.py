@@ -14,7 +14,7 @@ from altvoice.outputs import remove_leftovers
 from altvoice.pipelines.caption import Settings, build_pipeline
 from altvoice.pipelines.caption_checks import check_inputs
 from altvoice.pipelines.options import CaptionOptions
-from testdata import bad_images, encode, good_images, scene_image
+from testdata import bad_images, encode, good_images, scene_image, without_image_prior
 
 
 def caption(input_url: str, output, model, *extra) -> dict:
@@ -434,8 +434,6 @@ def test_min_confidence_writes_only_confident_captions(album, tmp_path, grounded
 
 
 def test_specificity_reranks_the_job_captions_and_needs_an_image_prior(album, tmp_path, grounded_model):
-    import shutil
-
     from altvoice.model.export import load_captioner
 
     out = tmp_path / "specific"
@@ -449,11 +447,7 @@ def test_specificity_reranks_the_job_captions_and_needs_an_image_prior(album, tm
     assert [json.loads((out / f"{n}.json").read_text())["caption"] for n in names] == [c for c, _ in expected]
     with pytest.raises(UsageError, match="must be at least 0"):
         caption(str(album), tmp_path / "o", grounded_model, "--specificity", "-1")
-    no_prior = tmp_path / "no_prior"
-    shutil.copytree(grounded_model, no_prior)
-    card = json.loads((no_prior / "model_card.json").read_text())
-    del card["decoding"]["image_prior"]
-    (no_prior / "model_card.json").write_text(json.dumps(card))
+    no_prior = without_image_prior(grounded_model, tmp_path / "no_prior")
     with pytest.raises(UsageError, match="has no image prior"):
         caption(str(album), tmp_path / "o", no_prior, "--specificity", "0.3")
     assert not (tmp_path / "o").exists()
