@@ -83,7 +83,8 @@ def load_model(model_dir: str | None = None, grounding: bool = True, beam_width:
 
     captioner = load_captioner(model_dir or BUNDLED_MODEL, grounding=grounding)
     if specificity and captioner.image_prior is None:
-        raise ValueError(f"specificity: {model_dir} has no image prior (image_prior.npy, which altvoice train writes)")
+        raise ValueError(f"specificity: {model_dir or BUNDLED_MODEL} has no image prior (image_prior.npy, which "
+                         "altvoice train writes)")
     return Model(captioner, beam_width, specificity)
 
 

@@ -87,6 +87,11 @@ def preprocess(parser) -> None:
 PREPROCESS_REQUIRED = ("captions", "images", "output")  # and --train-split/--dev-split unless a Karpathy JSON has splits
 
 
+JOB_SPECIFICITY_HELP = ("rerank each image's beam captions against the mean training image: captions that would "
+                        "fit any photo lose (0 off; default: the model's; needs a model with an image prior, as the "
+                        "bundled one has; costs CPU)")
+
+
 def caption(parser) -> None:
     """Flags of `altvoice caption`."""
     parser.add_argument("--input", help="images: folder (recursive), glob, fsspec URL, or .zip/.tar(.gz) archive")
@@ -107,9 +112,7 @@ def caption(parser) -> None:
                         help="also write a copy of each JPEG/PNG with the alt text in its XMP")
     parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                         help="beam search width (default: the model's; 1 = greedy)")
-    parser.add_argument("--specificity", type=float, default=None, help="rerank each image's beam captions against the mean training image: "
-                        "captions that would fit any photo lose (0 off; default: the model's; needs a model with an "
-                        "image prior, as the bundled one has; costs CPU)")
+    parser.add_argument("--specificity", type=float, default=None, help=JOB_SPECIFICITY_HELP)
     parser.add_argument("--review", action="store_true", help="then write the review page, review/index.html "
                         "at the output root (as `altvoice review OUTPUT`)")
     parser.add_argument("--prune", action="store_true", help="delete the outputs (record, audio, tagged copy) "
@@ -289,9 +292,7 @@ def _video_help(parser) -> None:
     parser.add_argument("--grounding", default="on", choices=["on", "off"], help="grounded captions (default on)")
     parser.add_argument("--beam-width", "--beam_width", dest="beam_width", type=int, default=None,
                         help="beam search width (default: the model's)")
-    parser.add_argument("--specificity", type=float, default=None, help="rerank each image's beam captions against the mean training image: "
-                        "captions that would fit any photo lose (0 off; default: the model's; needs a model with an "
-                        "image prior, as the bundled one has; costs CPU)")
+    parser.add_argument("--specificity", type=float, default=None, help=JOB_SPECIFICITY_HELP)
     parser.add_argument("--tts", default=None, choices=["piper", "espeak", "google", "none"],
                         help="narration voice backend (default: the best offline one installed)")
     parser.add_argument("--voice", default=None, help="backend voice")

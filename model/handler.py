@@ -15,8 +15,8 @@ class CaptionModelHandler(ModelHandler[Any, PredictionResult, Any]):
     def __init__(self, model_dir: str, beam_width: int | None = None, batch_size: int = 64,
                  grounding: bool = True, min_confidence: float | None = None, leave_cores: int = 0,
                  specificity: float | None = None):
-        """`beam_width` and `specificity` None use the export's; `batch_size` caps the images captioned per call;
-        `grounding` False ignores the export's classifier; see Captioner.describe_images. `leave_cores`:
+        """`beam_width` and `specificity` None use the export's; `batch_size` caps the images captioned per
+        call; `grounding` False ignores the export's classifier; see Captioner.describe_images. `leave_cores`:
         cores the worker keeps for other work (speech), so TensorFlow runs its ops on the rest (at
         least one; 0: TensorFlow's default, one thread per core), set before the model loads when
         TensorFlow has not started yet."""

@@ -43,7 +43,8 @@ def test_specificity_needs_an_image_prior(tiny_model, tmp_path):
     model = without_image_prior(tiny_model, tmp_path / "export")
     with pytest.raises(ValueError, match="has no image prior"):
         altvoice.load_model(str(model), specificity=0.3)
-    assert altvoice.load_model(str(model), specificity=0).describe([encode(scene_image((200, 30, 30)), "JPEG")])[0].caption
+    photo = encode(scene_image((200, 30, 30)), "JPEG")
+    assert altvoice.load_model(str(model), specificity=0).describe([photo])[0].caption
 
 
 def test_speak_returns_a_whole_audio_file():

@@ -49,13 +49,15 @@ def test_a_grid_output_gives_a_pooled_export_the_mean_of_its_cells(without_prior
     grids = np.random.default_rng(0).uniform(0, 6, (3, 4, written.shape[0])).astype(np.float16)
     prep = tmp_path / "grid"
     (prep / "features").mkdir(parents=True)
-    (prep / "summary.json").write_text(json.dumps({**summary, "features": "grid", "feature_shape": [4, written.shape[0]]}))
+    grid_summary = {**summary, "features": "grid", "feature_shape": [4, written.shape[0]]}
+    (prep / "summary.json").write_text(json.dumps(grid_summary))
     with tf.io.TFRecordWriter(str(prep / "features" / "train-00000-of-00001.tfrecord")) as records:
         for i, grid in enumerate(grids):
             records.write(make_image_example(f"{i}.jpg", grid))
     done = run("--model", model, "--data", prep)
     assert done.returncode == 0, done.stderr
-    np.testing.assert_allclose(np.load(model / "image_prior.npy"), grids.astype(np.float32).mean(axis=(0, 1)), rtol=1e-5)
+    mean_cell = grids.astype(np.float32).mean(axis=(0, 1))
+    np.testing.assert_allclose(np.load(model / "image_prior.npy"), mean_cell, rtol=1e-5)
 
 
 def test_refuses_data_from_another_backbone_and_leaves_the_export(tiny_model, tmp_path):
@@ -70,7 +72,8 @@ def test_refuses_data_from_another_backbone_and_leaves_the_export(tiny_model, tm
 
 
 def test_names_other_weights_and_a_missing_grid():
-    card = {"backbone": {"name": "mobilenet_v2", "image_size": 160, "weights": "shared/models/m.weights.h5", "grid": True}}
+    card = {"backbone": {"name": "mobilenet_v2", "image_size": 160, "weights": "shared/models/m.weights.h5",
+                         "grid": True}}
     summary = {"backbone": "mobilenet_v2", "image_size": 160, "backbone_weights": "/data/models/m.weights.h5",
                "feature_shape": [25, 1280]}
     assert mismatch(card, summary) is None

@@ -185,6 +185,7 @@ def test_the_bundled_ensemble_reranks_against_its_image_prior():
     for row, (caption, score) in zip(finished, specific):
         prior = tuple(np.repeat(s, len(row), axis=0) for s in captioner.prior_state)
         generic = sequence_log_probs(captioner.decoder.step, prior, [ids for _, ids in row], settings["max_tokens"])
-        traded = {captioner.words(ids): (s - normalise(p, min(len(ids) + 1, settings["max_tokens"]), settings["alpha"]), s)
-                  for (s, ids), p in zip(row, generic)}
+        length = [min(len(ids) + 1, settings["max_tokens"]) for _, ids in row]
+        traded = {captioner.words(ids): (s - normalise(p, n, settings["alpha"]), s)
+                  for (s, ids), p, n in zip(row, generic, length)}
         assert caption in traded and traded[caption] == (max(t for t, _ in traded.values()), score)
