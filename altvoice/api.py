@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import fsspec
 
+from altvoice.flags import check_specificity
 from altvoice.images import ImageError, decode_sizes
 from altvoice.outputs import alt_text
 from altvoice.sources import Limits, read_capped
@@ -78,13 +79,13 @@ def _read(item) -> bytes:
 def load_model(model_dir: str | None = None, grounding: bool = True, beam_width: int | None = None,
                specificity: float | None = None) -> Model:
     """The exported captioner at `model_dir` (local or any fsspec URL; default: the bundled one).
-    `beam_width` and `specificity` (see `altvoice caption --specificity`) None use the export's."""
+    `beam_width` and `specificity` (see `altvoice caption --specificity`) None use the export's; a
+    specificity that can't take effect raises altvoice.flags.UsageError (a ValueError)."""
     from altvoice.model.export import BUNDLED_MODEL, load_captioner
 
     captioner = load_captioner(model_dir or BUNDLED_MODEL, grounding=grounding)
-    if specificity and captioner.image_prior is None:
-        raise ValueError(f"specificity: {model_dir or BUNDLED_MODEL} has no image prior (image_prior.npy, which "
-                         "altvoice train writes)")
+    check_specificity(specificity, beam_width or captioner.card["decoding"]["beam_width"],
+                      captioner.image_prior is not None, model_dir or BUNDLED_MODEL, "specificity")
     return Model(captioner, beam_width, specificity)
 
 

@@ -4,6 +4,7 @@ The Beam jobs' PipelineOptions (altvoice.pipelines.options) and the plain jobs (
 evaluate) add these same flags; `JOB_FLAGS` is what `altvoice <job> --help` lists.
 """
 import argparse
+import math
 
 BACKBONES = ("densenet121", "efficientnet_b0", "inception_v3", "mobilenet_v2", "resnet50")  # model.backbones'
 
@@ -85,6 +86,21 @@ def preprocess(parser) -> None:
 
 
 PREPROCESS_REQUIRED = ("captions", "images", "output")  # and --train-split/--dev-split unless a Karpathy JSON has splits
+
+
+def check_specificity(value: float | None, beam_width: int, has_prior: bool, model: str,
+                      name: str = "--specificity") -> None:
+    """UsageError for a specificity that could not take effect as asked: not a finite number >= 0, on greedy
+    search (it reranks the beam's captions), or on a model without an image prior. None: the model's own."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{name} must be a number of at least 0, got {value}")
+    if value and beam_width < 2:
+        raise UsageError(f"{name} reranks the beam's captions: it needs a beam width above 1, got {beam_width}")
+    if value and not has_prior:
+        raise UsageError(f"{name}: {model} has no image prior (image_prior.npy, which altvoice train writes); "
+                         f"leave {name} out or export the model again")
 
 
 JOB_SPECIFICITY_HELP = ("rerank each image's beam captions against the mean training image: captions that would "

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from altvoice.caption_files import parse_lines
 from altvoice.console import log
-from altvoice.flags import EvaluateOptions, UsageError, parse
+from altvoice.flags import EvaluateOptions, UsageError, check_specificity, parse
 from altvoice.images import ImageError, decode_sizes
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.model.export import load_captioner, read_card, write_card
@@ -97,9 +97,7 @@ def run(argv=None) -> dict:
                 "alpha": captioner.card["decoding"]["alpha"] if args.alpha is None else args.alpha,
                 "specificity": (captioner.card["decoding"].get("specificity", 0.0) if args.specificity is None
                                 else args.specificity)}
-    if decoding["specificity"] and decoding["beam_width"] > 1 and captioner.image_prior is None:
-        raise UsageError(f"--specificity: {args.model} has no image prior (image_prior.npy, which altvoice train "
-                         "writes); leave --specificity out or export the model again")
+    check_specificity(args.specificity, decoding["beam_width"], captioner.image_prior is not None, args.model)
     captions, failed = caption_split(captioner, args.images, set(references), args.batch_size, **decoding)
     if not captions:
         raise UsageError(f"--images {args.images}: none of the split's {len(references)} images could be captioned")

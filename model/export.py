@@ -299,8 +299,8 @@ def _traced_once(extractor, size: int):
 
 
 def check_export(model_dir: str, card: dict) -> None:
-    """Opens every weights file of an export (HDF5 superblock and size) and counts its vocabulary,
-    without building the models: a missing or truncated file raises UsageError at launch."""
+    """Opens every weights file of an export (HDF5 superblock and size) and its image prior, and counts its
+    vocabulary, without building the models: a missing or truncated file raises UsageError at launch."""
     import h5py
 
     fs, path = fsspec.core.url_to_fs(model_dir)
@@ -316,6 +316,9 @@ def check_export(model_dir: str, card: dict) -> None:
                 check_digest(os.path.join(local, name), card["backbone"].get("tflite_sha256"))
         with fs.open(f"{path.rstrip('/')}/{VOCABULARY_FILE}", "rb") as f:
             words = len(f.read().decode("utf-8").splitlines())
+        if card["decoding"].get("image_prior"):
+            with fs.open(f"{path.rstrip('/')}/{card['decoding']['image_prior']}", "rb") as f:
+                np.load(f)
     except (OSError, ValueError) as err:
         raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
                          "export it again with `altvoice train --resume`") from None

@@ -19,7 +19,7 @@ from fsspec.utils import glob_translate
 from altvoice import progress
 from altvoice.console import log
 from altvoice.errors import ERRORS, WriteErrors
-from altvoice.flags import UsageError, parse_tts_options
+from altvoice.flags import UsageError, check_specificity, parse_tts_options
 from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 from altvoice.names import described, to_wire
 from altvoice.outputs import remove_leftovers
@@ -53,14 +53,15 @@ class Settings:
         if opts.min_confidence is not None and not self.grounding:
             raise UsageError(f"--min-confidence needs grounded captions; {self.model_dir} has no object classifier")
         self.min_confidence = opts.min_confidence
-        self.specificity = opts.specificity
-        if self.specificity and not self.card["decoding"].get("image_prior"):
-            raise UsageError(f"--specificity: {self.model_dir} has no image prior (image_prior.npy, which altvoice "
-                             "train writes); leave --specificity out or export the model again")
+        decoding = self.card["decoding"]
+        check_specificity(opts.specificity, opts.beam_width or decoding["beam_width"],
+                          bool(decoding.get("image_prior")), self.model_dir)
+        self.specificity = opts.specificity  # None: the model's; in the model id only where it changes captions
+        changes = opts.specificity is not None and opts.specificity != decoding.get("specificity", 0.0)
         self.model_id = f"{self.card.get('name', 'altvoice')}@{hashlib.sha256(card_text.encode()).hexdigest()[:12]}"
         self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
-        self.model_id += f":specificity={self.specificity}" if self.specificity is not None else ""
+        self.model_id += f":specificity={self.specificity}" if changes else ""
         self.image_size = self.card["backbone"]["image_size"]
         check_export(self.model_dir, self.card)
         if self.grounding:

@@ -129,8 +129,6 @@ def check_inputs(opts: CaptionOptions) -> None:
         raise UsageError(f"--in-place needs a folder or glob input; {opts.input} is an archive: use --output")
     if opts.beam_width is not None and opts.beam_width < 1:
         raise UsageError("--beam-width must be at least 1")
-    if opts.specificity is not None and opts.specificity < 0:
-        raise UsageError(f"--specificity must be at least 0, got {opts.specificity}")
     if opts.min_confidence is not None and not 0 <= opts.min_confidence <= 1:
         raise UsageError(f"--min-confidence must be between 0 and 1, got {opts.min_confidence}")
     if opts.min_confidence is not None and opts.grounding == "off":

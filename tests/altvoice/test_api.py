@@ -36,6 +36,7 @@ def test_specificity_reaches_the_captioner():
     photos = [os.path.join(os.path.dirname(skimage.__file__), "data", n) for n in ("astronaut.png", "coffee.png")]
     specific = altvoice.load_model(grounding=False, specificity=1.0)
     expected = specific.captioner.caption_bytes([open(p, "rb").read() for p in photos], specificity=1.0)
+    assert expected != specific.captioner.caption_bytes([open(p, "rb").read() for p in photos])
     assert [d.caption for d in specific.describe(photos)] == [c for c, _ in expected]
 
 
@@ -43,6 +44,8 @@ def test_specificity_needs_an_image_prior(tiny_model, tmp_path):
     model = without_image_prior(tiny_model, tmp_path / "export")
     with pytest.raises(ValueError, match="has no image prior"):
         altvoice.load_model(str(model), specificity=0.3)
+    with pytest.raises(ValueError, match="must be a number of at least 0"):
+        altvoice.load_model(specificity=float("nan"))
     photo = encode(scene_image((200, 30, 30)), "JPEG")
     assert altvoice.load_model(str(model), specificity=0).describe([photo])[0].caption
 

@@ -80,11 +80,22 @@ def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
         load_captioner(str(damaged))
 
 
+def test_the_launch_check_opens_the_image_prior(tmp_path, export_dir):
+    from altvoice.model.export import check_export, read_card
+
+    copy = shutil.copytree(export_dir, tmp_path / "copy")
+    check_export(str(copy), read_card(str(copy)))
+    (copy / "image_prior.npy").write_bytes(b"cut short")
+    with pytest.raises(UsageError, match="incomplete or damaged export"):
+        check_export(str(copy), read_card(str(copy)))
+
+
 def test_the_handler_passes_specificity_on(export_dir, loaded, images):
     handler = CaptionModelHandler(str(export_dir), beam_width=3, grounding=False, specificity=5.0)
     found = handler.run_inference(list(images.values()), loaded)
     expected = loaded.caption_images(list(images.values()), beam_width=3, specificity=5.0)
     assert [(r.inference.caption, r.inference.score) for r in found] == expected
+    assert expected != loaded.caption_images(list(images.values()), beam_width=3)  # it did rerank
 
 
 def test_the_handler_pickles_and_captions_keyed_arrays_in_run_inference(export_dir, loaded, images):

@@ -445,12 +445,30 @@ def test_specificity_reranks_the_job_captions_and_needs_an_image_prior(album, tm
     expected = captioner.caption_bytes(photos, specificity=3.0)
     assert expected != captioner.caption_bytes(photos)  # the reranking changes some of them
     assert [json.loads((out / f"{n}.json").read_text())["caption"] for n in names] == [c for c, _ in expected]
-    with pytest.raises(UsageError, match="must be at least 0"):
-        caption(str(album), tmp_path / "o", grounded_model, "--specificity", "-1")
-    no_prior = without_image_prior(grounded_model, tmp_path / "no_prior")
-    with pytest.raises(UsageError, match="has no image prior"):
-        caption(str(album), tmp_path / "o", no_prior, "--specificity", "0.3")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value, extra, refused", [
+    ("-1", [], "must be a number of at least 0, got -1.0"), ("nan", [], "must be a number of at least 0, got nan"),
+    ("inf", [], "must be a number of at least 0, got inf"),
+    ("0.3", ["--beam-width", "1"], "needs a beam width above 1"),
+    ("0.3", ["--no-prior"], "has no image prior")])
+def test_a_specificity_that_could_not_take_effect_is_refused_at_launch(tmp_path, tiny_model, value, extra, refused):
+    model = without_image_prior(tiny_model, tmp_path / "m") if "--no-prior" in extra else tiny_model
+    argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", str(model), "--tts", "none",
+            "--specificity", value, *[e for e in extra if e != "--no-prior"]]
+    with pytest.raises(UsageError, match=refused):
+        Settings(PipelineOptions(argv).view_as(CaptionOptions))
+
+
+def test_the_model_id_names_specificity_only_where_it_changes_captions(tmp_path, tiny_model):
+    def model_id(*extra):
+        argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", str(tiny_model), "--tts", "none"]
+        return Settings(PipelineOptions([*argv, *extra]).view_as(CaptionOptions)).model_id
+
+    plain = model_id()
+    assert model_id("--specificity", "0") == model_id("--beam-width", "1", "--specificity", "0") == plain
+    assert model_id("--specificity", "0.5") == plain + ":specificity=0.5"
 
 
 def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tmp_path, grounded_model):

@@ -296,6 +296,11 @@ def test_caption_flags_it_has_no_use_for_are_refused_not_ignored(tmp_path, capsy
     assert f"{flag[0]}: caption's, not describe-video's" in capsys.readouterr().err
 
 
+def test_a_negative_specificity_is_refused(tmp_path, capsys):
+    argv = ["describe-video", "--input", str(tmp_path), "--output", str(tmp_path / "out"), "--specificity", "-0.5"]
+    assert cli.main(argv) == 2 and "--specificity must be a number of at least 0" in capsys.readouterr().err
+
+
 def test_an_output_store_that_fails_costs_that_video_only():
     import types
 
