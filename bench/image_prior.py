@@ -5,7 +5,7 @@
 PREP: a preprocess output of the export's backbone, weights and image size (pooled or grid; a grid's cells
 average to the pooled vector, so a grid output serves a pooled export too).
 `altvoice train` writes the prior itself; this is for the bundled ensemble, whose decoders predate it.
-Writes image_prior.npy into the export and names it in the card's decoding settings.
+Writes image_prior.npy into the export and names it, with its sha256, in the card's decoding settings.
 """
 import argparse
 import json
@@ -22,10 +22,8 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     args = parser.parse_args()
-    import numpy as np
-
     from altvoice.model.data import Features
-    from altvoice.model.export import IMAGE_PRIOR_FILE
+    from altvoice.model.export import IMAGE_PRIOR_FILE, save_image_prior
     from altvoice.model.train import image_prior
 
     card_path = os.path.join(args.model, "model_card.json")
@@ -37,8 +35,7 @@ def main() -> None:
     if problem:
         sys.exit(f"--data {args.data}: {problem}")
     prior = image_prior(Features(args.data, "train", summary), pooled=not card["backbone"].get("grid"))
-    np.save(os.path.join(args.model, IMAGE_PRIOR_FILE), prior.astype(np.float32))
-    card["decoding"]["image_prior"] = IMAGE_PRIOR_FILE
+    card["decoding"].update(save_image_prior(args.model, prior))
     with open(card_path, "w") as f:
         json.dump(card, f, indent=2)
     print(f"{args.model}: {IMAGE_PRIOR_FILE}, shape {list(prior.shape)}, the mean of "

@@ -16,6 +16,7 @@ Loading needs only altvoice: `load_captioner(path).caption_bytes([...])`, or `de
 grounded captions with their evidence and confidence (model.grounding).
 """
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -30,6 +31,7 @@ from altvoice.model.classifier import IMAGE_SIZE as OBJECT_SIZE
 CARD_FILE, BACKBONE_FILE, DECODER_FILE, VOCABULARY_FILE = (
     "model_card.json", "backbone.weights.h5", "decoder.weights.h5", "vocabulary.txt")
 IMAGE_PRIOR_FILE = "image_prior.npy"  # the mean training image's features: what --specificity reranks against
+PRIOR_KEYS = ("image_prior", "image_prior_sha256")  # the card's decoding entries naming it
 BACKBONE_TFLITE = "backbone.tflite"
 CLASSIFIER_FILE, OBJECT_WORDS_FILE, LIVING_WORDS_FILE, CLASSIFIER_LICENCE = (
     "classifier.tflite", "object_words.tsv", "living_words.tsv", "LICENSE.classifier.txt")
@@ -70,10 +72,9 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
         with open(os.path.join(local, VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(vocabulary) + "\n")
         extra = []
-        card["decoding"] = {k: v for k, v in card["decoding"].items() if k != "image_prior"}  # a copied card's
+        card["decoding"] = {k: v for k, v in card["decoding"].items() if k not in PRIOR_KEYS}  # a copied card's
         if image_prior is not None:
-            np.save(os.path.join(local, IMAGE_PRIOR_FILE), np.asarray(image_prior, np.float32))
-            card["decoding"] = {**card["decoding"], "image_prior": IMAGE_PRIOR_FILE}
+            card["decoding"] = {**card["decoding"], **save_image_prior(local, image_prior)}
             extra.append(IMAGE_PRIOR_FILE)
         with open(os.path.join(local, CARD_FILE), "w") as f:
             json.dump(card, f, indent=2)
@@ -82,6 +83,13 @@ def export_captioner(export_dir: str, decoders, extractor, vocabulary: list[str]
         for name in (*files, BACKBONE_FILE, BACKBONE_TFLITE, VOCABULARY_FILE, *extra, CARD_FILE):  # the card last
             fs.put_file(os.path.join(local, name), f"{path.rstrip('/')}/{name}")
     return card
+
+
+def save_image_prior(export_dir: str, image_prior) -> dict:
+    """Writes image_prior.npy into a local export folder; returns the card's decoding entries naming it."""
+    path = os.path.join(export_dir, IMAGE_PRIOR_FILE)
+    np.save(path, np.asarray(image_prior, np.float32))
+    return {"image_prior": IMAGE_PRIOR_FILE, "image_prior_sha256": sha256(path)}
 
 
 def sha256(path: str) -> str:
@@ -318,7 +326,11 @@ def check_export(model_dir: str, card: dict) -> None:
             words = len(f.read().decode("utf-8").splitlines())
         if card["decoding"].get("image_prior"):
             with fs.open(f"{path.rstrip('/')}/{card['decoding']['image_prior']}", "rb") as f:
-                np.load(f)
+                data = f.read()
+            expected = card["decoding"].get("image_prior_sha256")
+            if expected and hashlib.sha256(data).hexdigest() != expected:
+                raise ValueError(f"{card['decoding']['image_prior']} does not match the sha256 in its model card")
+            np.load(io.BytesIO(data))
     except (OSError, ValueError) as err:
         raise UsageError(f"{model_dir}: incomplete or damaged export ({type(err).__name__}: {err}); "
                          "export it again with `altvoice train --resume`") from None

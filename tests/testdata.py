@@ -254,7 +254,7 @@ def without_image_prior(export, copy):
 
     shutil.copytree(export, copy)
     card = json.loads((copy / "model_card.json").read_text())
-    del card["decoding"]["image_prior"]
+    del card["decoding"]["image_prior"], card["decoding"]["image_prior_sha256"]
     (copy / "model_card.json").write_text(json.dumps(card))
     (copy / "image_prior.npy").unlink()
     return copy

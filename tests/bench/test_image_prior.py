@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from altvoice.records import make_image_example
+from altvoice.model.export import sha256
 from bench.image_prior import mismatch
 from testdata import without_image_prior
 
@@ -37,7 +38,9 @@ def test_restores_the_prior_train_wrote(without_prior, tiny_model):
     done = run("--model", model, "--data", tiny_model.parents[1] / "prep")
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(np.load(model / "image_prior.npy"), written, rtol=1e-6)
-    assert json.loads((model / "model_card.json").read_text())["decoding"]["image_prior"] == "image_prior.npy"
+    decoding = json.loads((model / "model_card.json").read_text())["decoding"]
+    assert decoding["image_prior"] == "image_prior.npy"
+    assert decoding["image_prior_sha256"] == sha256(str(model / "image_prior.npy"))
     assert load_captioner(str(model), grounding=False).image_prior.shape == written.shape
 
 

@@ -80,14 +80,19 @@ def test_a_folder_that_is_not_an_export(tmp_path, export_dir):
         load_captioner(str(damaged))
 
 
-def test_the_launch_check_opens_the_image_prior(tmp_path, export_dir):
+def test_the_launch_check_opens_the_image_prior_and_checks_its_digest(tmp_path, export_dir):
     from altvoice.model.export import check_export, read_card
 
     copy = shutil.copytree(export_dir, tmp_path / "copy")
     check_export(str(copy), read_card(str(copy)))
-    (copy / "image_prior.npy").write_bytes(b"cut short")
-    with pytest.raises(UsageError, match="incomplete or damaged export"):
+    np.save(copy / "image_prior.npy", np.load(copy / "image_prior.npy") + 1)  # replaced: other outputs
+    with pytest.raises(UsageError, match="does not match the sha256 in its model card"):
         check_export(str(copy), read_card(str(copy)))
+    (copy / "image_prior.npy").write_bytes(b"cut short")
+    card = read_card(str(copy))
+    del card["decoding"]["image_prior_sha256"]  # an export from before cards carried it
+    with pytest.raises(UsageError, match="incomplete or damaged export"):
+        check_export(str(copy), card)
 
 
 def test_the_handler_passes_specificity_on(export_dir, loaded, images):

@@ -15,7 +15,7 @@ from altvoice.model import train
 from altvoice.model.data import Features, load_summary
 from altvoice.model.decoder import build_caption_model
 from altvoice.model.decoders import build_decoder
-from altvoice.model.export import load_captioner
+from altvoice.model.export import load_captioner, sha256
 from altvoice.model.handler import CaptionModelHandler
 from altvoice.records import caption_spec, features_pattern, image_spec, make_caption_example, make_image_example, record_pattern
 
@@ -32,7 +32,9 @@ def test_a_run_leaves_checkpoints_logs_and_the_best_epoch_exported(trained, prep
     summary = load_summary(str(prepared))
     assert card["vocabulary"]["size"] == summary["vocabulary_size"] and card["backbone"]["image_size"] == 32
     assert card["decoding"] == {"beam_width": 3, "alpha": 0.9, "max_tokens": 11, "without_repeats": True,
-                                "specificity": 0.0, "image_prior": "image_prior.npy"} and card["training"]["seed"] == 7
+                                "specificity": 0.0, "image_prior": "image_prior.npy",
+                                "image_prior_sha256": sha256(str(output / "export" / "image_prior.npy"))}
+    assert card["training"]["seed"] == 7
     exported, kept = build_decoder(card["decoder"]), build_decoder(card["decoder"])
     exported.load_weights(output / "export" / "decoder.weights.h5")
     kept.load_weights(output / "checkpoints" / "best.weights.h5")
