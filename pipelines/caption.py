@@ -56,12 +56,15 @@ class Settings:
         decoding = self.card["decoding"]
         check_specificity(opts.specificity, opts.beam_width or decoding["beam_width"],
                           bool(decoding.get("image_prior")), self.model_dir)
-        self.specificity = opts.specificity  # None: the model's; in the model id only where it changes captions
+        self.specificity = opts.specificity  # None: the model's; in the model id (as the beam width) where it
+        # changes the captions, so that a rerun with another value redoes them
         changes = opts.specificity is not None and opts.specificity != decoding.get("specificity", 0.0)
         self.model_id = f"{self.card.get('name', 'altvoice')}@{hashlib.sha256(card_text.encode()).hexdigest()[:12]}"
         self.model_id += "" if self.grounding or "grounding" not in self.card else ":grounding=off"
         self.model_id += f":min_confidence={self.min_confidence}" if self.min_confidence is not None else ""
         self.model_id += f":specificity={self.specificity}" if changes else ""
+        beam = opts.beam_width is not None and opts.beam_width != decoding["beam_width"]
+        self.model_id += f":beam_width={opts.beam_width}" if beam else ""
         self.image_size = self.card["backbone"]["image_size"]
         check_export(self.model_dir, self.card)
         if self.grounding:

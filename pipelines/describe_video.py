@@ -35,7 +35,8 @@ from altvoice.sources import source_root
 
 CAPTION_ONLY = {  # flags describe-video shares a parser with but has no use for: refused, not ignored
     "--audio-format": lambda o: o.audio_format != "wav", "--embed-metadata": lambda o: o.embed_metadata,
-    "--prune": lambda o: o.prune, "--review": lambda o: o.review, "--corrections": lambda o: o.corrections}
+    "--prune": lambda o: o.prune, "--review": lambda o: o.review, "--corrections": lambda o: o.corrections,
+    "--max-file-mb": lambda o: o.max_file_mb != 128, "--max-megapixels": lambda o: o.max_megapixels != 64}
 
 
 def build_pipeline(p: beam.Pipeline, opts: DescribeVideoOptions, settings: Settings) -> None:

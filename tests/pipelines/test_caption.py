@@ -461,14 +461,15 @@ def test_a_specificity_that_could_not_take_effect_is_refused_at_launch(tmp_path,
         Settings(PipelineOptions(argv).view_as(CaptionOptions))
 
 
-def test_the_model_id_names_specificity_only_where_it_changes_captions(tmp_path, tiny_model):
+def test_the_model_id_names_specificity_and_beam_width_only_where_they_change_captions(tmp_path, tiny_model):
     def model_id(*extra):
         argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", str(tiny_model), "--tts", "none"]
         return Settings(PipelineOptions([*argv, *extra]).view_as(CaptionOptions)).model_id
 
     plain = model_id()
-    assert model_id("--specificity", "0") == model_id("--beam-width", "1", "--specificity", "0") == plain
+    assert model_id("--specificity", "0") == model_id("--beam-width", "3", "--specificity", "0") == plain
     assert model_id("--specificity", "0.5") == plain + ":specificity=0.5"
+    assert model_id("--beam-width", "1", "--specificity", "0") == plain + ":beam_width=1"
 
 
 def test_a_missing_or_damaged_classifier_stops_the_run_before_any_work(album, tmp_path, grounded_model):

@@ -290,7 +290,8 @@ def test_archive_members_that_would_leave_the_output_are_refused_and_junk_is_not
         assert f.read() == b"in a bucket"
 
 
-@pytest.mark.parametrize("flag", [["--audio-format", "mp3"], ["--prune"], ["--embed-metadata"], ["--review"]])
+@pytest.mark.parametrize("flag", [["--audio-format", "mp3"], ["--prune"], ["--embed-metadata"], ["--review"],
+                                  ["--max-file-mb", "5"], ["--max-megapixels", "2"]])
 def test_caption_flags_it_has_no_use_for_are_refused_not_ignored(tmp_path, capsys, flag):
     assert cli.main(["describe-video", "--input", str(tmp_path), "--output", str(tmp_path / "out"), *flag]) == 2
     assert f"{flag[0]}: caption's, not describe-video's" in capsys.readouterr().err
