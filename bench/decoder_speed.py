@@ -1,4 +1,4 @@
-"""Captioning CPU per photo of two exports, side by side: backbone + beam search, as the caption job runs them.
+"""Captioning CPU per photo of several exports, side by side: backbone + beam search, as the caption job runs them.
 
     .venv/bin/python bench/decoder_speed.py --models model/pretrained DIR [--images 320] [--rounds 3] [--name X]
 
